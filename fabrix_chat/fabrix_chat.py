@@ -1,0 +1,62 @@
+"""The Reflex app: routes and the start-up/shut-down work. Nothing else lives here."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import reflex as rx
+
+from fabrix_chat.config import get_settings
+from fabrix_chat.db import run_db
+from fabrix_chat.fabrix import client as fabrix_client
+from fabrix_chat.logging_setup import configure_logging
+from fabrix_chat.pages.chat import chat_page
+from fabrix_chat.pages.login import login_page
+from fabrix_chat.pages.signup import signup_page
+from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.state.auth import AuthState
+from fabrix_chat.state.chat import ChatState
+from fabrix_chat.web import SecurityMiddleware, extra_routes
+
+log = logging.getLogger("fabrix_chat")
+
+
+@contextlib.asynccontextmanager
+async def lifespan():
+    """Logging, the demo emulator when no FabriX is configured, and a clean shutdown."""
+    settings = get_settings()
+    configure_logging(settings)
+    emulator = None
+    if settings.fabrix_api.demo_mode:
+        from fabrix_chat.fabrix.emulator import start_in_thread
+
+        emulator = start_in_thread()
+        fabrix_client.use_emulator(emulator)
+        log.info("demo mode: built-in FabriX emulator at %s", emulator.base_url)
+    else:
+        log.info("FabriX at %s", settings.fabrix_api.base_url)
+    interrupted = await run_db(conv_repo.mark_interrupted)
+    if interrupted:
+        log.warning("%d answers were interrupted by the last shutdown; kept as stopped", interrupted)
+    try:
+        yield
+    finally:
+        await fabrix_client.close_client()
+        if emulator is not None:
+            emulator.stop()
+
+
+app = rx.App(
+    theme=rx.theme(appearance="inherit", accent_color="blue", radius="medium"),
+    stylesheets=["/styles.css"],
+    head_components=[rx.el.meta(name="viewport", content="width=device-width, initial-scale=1")],
+    api_transformer=[extra_routes(), SecurityMiddleware],
+)
+app.register_lifespan_task(lifespan)
+
+app.add_page(login_page, route="/login", title="Log in · FabriX Agent Chat", on_load=AuthState.redirect_if_signed_in)
+app.add_page(signup_page, route="/signup", title="Sign up · FabriX Agent Chat", on_load=AuthState.redirect_if_signed_in)
+app.add_page(chat_page, route="/chat", title="FabriX Agent Chat", on_load=ChatState.load_page)
+app.add_page(chat_page, route="/chat/[chat_id]", title="FabriX Agent Chat", on_load=ChatState.load_page)
+app.add_page(lambda: rx.fragment(), route="/", on_load=rx.redirect("/chat"))

@@ -1,0 +1,89 @@
+"""Every table of the app.
+
+Timestamps are timezone-aware UTC datetimes. Schema changes go through migrations in alembic/.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=32, unique=True, index=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    password_hash: str = Field(max_length=255)
+    is_admin: bool = False
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = None
+
+
+class AuthSession(SQLModel, table=True):
+    """A signed-in browser. Only the SHA-256 of its random token is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    client: str = Field(default="", max_length=100)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_user_updated", "user_id", "updated_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    title: str = Field(default="", max_length=200)
+    agent_id: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_seq", "conversation_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    seq: int  # position in the conversation, 0-based
+    role: str = Field(max_length=16)  # "user" or "assistant"
+    content: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # "complete", "streaming", "stopped" or "error" (assistant messages); "complete" for questions
+    status: str = Field(default="complete", max_length=16)
+    error: str = Field(default="", max_length=500)
+    attachment_name: str = Field(default="", max_length=255)
+    attachment_size: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class UsageRecord(SQLModel, table=True):
+    """One FabriX call: who, which agent, what kind, estimated tokens, latency, outcome."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_created", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL", index=True)
+    username: str = Field(default="", max_length=32)
+    agent_id: str = Field(default="", max_length=100)
+    kind: str = Field(max_length=16)  # "chat", "file", "agents"
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: int = 0
+    outcome: str = Field(default="ok", max_length=32)  # "ok", "stopped" or an error kind
+    created_at: datetime = Field(default_factory=utcnow)

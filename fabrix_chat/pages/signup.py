@@ -1,0 +1,28 @@
+"""/signup: create an account with the invite key."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from fabrix_chat.components.common import labelled_input, text_button
+from fabrix_chat.state.auth import SignupState
+from fabrix_chat.state.ui import tr
+
+
+def signup_page() -> rx.Component:
+    return rx.el.main(
+        rx.form(
+            rx.el.h1(tr("signup_title")),
+            labelled_input(tr("username"), "username", auto_complete="username", required=True, max_length=32),
+            labelled_input(tr("email"), "email", type_="email", auto_complete="email", required=True, max_length=254),
+            labelled_input(tr("password"), "password", type_="password", auto_complete="new-password", required=True),
+            labelled_input(tr("confirm_password"), "confirm_password", type_="password", auto_complete="new-password", required=True),
+            labelled_input(tr("invite_key"), "invite_key", auto_complete="off", required=True, max_length=6, input_mode="numeric"),
+            rx.cond(SignupState.signup_error != "", rx.el.div(SignupState.signup_error, role="alert", class_name="form-error")),
+            text_button(tr("sign_up"), kind="primary", type="submit"),
+            rx.el.p(tr("have_account"), " ", rx.link(tr("log_in"), href="/login")),
+            on_submit=SignupState.sign_up,
+            class_name="auth-card",
+        ),
+        class_name="auth-page",
+    )

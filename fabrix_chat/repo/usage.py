@@ -1,0 +1,98 @@
+"""Usage records: one row per FabriX call, and the totals the admin page shows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, case, func, literal_column
+from sqlmodel import Session, col, select
+
+from fabrix_chat.models import UsageRecord, utcnow
+
+
+def record_usage(
+    *,
+    session: Session,
+    user_id: int | None,
+    username: str,
+    agent_id: str,
+    kind: str,
+    tokens_in: int,
+    tokens_out: int,
+    latency_ms: int,
+    outcome: str,
+) -> None:
+    session.add(
+        UsageRecord(
+            user_id=user_id,
+            username=username,
+            agent_id=agent_id,
+            kind=kind,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            latency_ms=latency_ms,
+            outcome=outcome,
+        )
+    )
+
+
+def _day_key(session: Session, tz_offset_minutes: int) -> ColumnElement[str]:
+    """'YYYY-MM-DD' of created_at, shifted from UTC by the offset (e.g. +540 for Korea)."""
+    created = col(UsageRecord.created_at)
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'; date() applies the shift before cutting the day.
+        return func.date(created, f"{tz_offset_minutes:+d} minutes")
+    if dialect == "postgresql":
+        # A timestamptz prints in the session's time zone: convert to UTC first so the server setting
+        # does not move records between days. Literal SQL, not bound parameters: PostgreSQL only accepts
+        # the SELECT expression if the GROUP BY one is identical. int() keeps it injection-free.
+        shifted = func.timezone("UTC", created) + literal_column(f"INTERVAL '{int(tz_offset_minutes)} minutes'")
+        return func.to_char(shifted, literal_column("'YYYY-MM-DD'"))
+    raise ValueError(f"usage by day is not supported on {dialect}")
+
+
+def usage_totals(
+    *, session: Session, group_by: str, days: int = 30, now: datetime | None = None, tz_offset_minutes: int = 0
+) -> list[dict]:
+    """Requests, tokens, errors and average latency per 'user', 'agent' or 'day' over the last `days` days.
+
+    Each row: {"key", "requests", "tokens_in", "tokens_out", "errors", "avg_latency_ms"}, ordered by key.
+    Days are 'YYYY-MM-DD' in UTC shifted by `tz_offset_minutes` (540 for KST). Errors are outcomes other
+    than "ok" and "stopped".
+    """
+    since = (now or utcnow()) - timedelta(days=days)
+    if group_by == "user":
+        key = col(UsageRecord.username)
+    elif group_by == "agent":
+        key = col(UsageRecord.agent_id)
+    elif group_by == "day":
+        key = _day_key(session, tz_offset_minutes)
+    else:
+        raise ValueError(f"group_by must be user, agent or day, not {group_by!r}")
+    is_error = case((col(UsageRecord.outcome).in_(["ok", "stopped"]), 0), else_=1)
+    stmt = (
+        select(
+            key.label("key"),
+            func.count().label("requests"),
+            func.coalesce(func.sum(UsageRecord.tokens_in), 0).label("tokens_in"),
+            func.coalesce(func.sum(UsageRecord.tokens_out), 0).label("tokens_out"),
+            func.coalesce(func.sum(is_error), 0).label("errors"),
+            func.coalesce(func.avg(UsageRecord.latency_ms), 0).label("avg_latency_ms"),
+        )
+        .where(col(UsageRecord.created_at) >= since)
+        .group_by(key)
+        .order_by(key)
+    )
+    # PostgreSQL returns Decimal for sums and averages: plain ints for the page and the chart.
+    return [
+        {
+            "key": row.key,
+            "requests": int(row.requests),
+            "tokens_in": int(row.tokens_in),
+            "tokens_out": int(row.tokens_out),
+            "errors": int(row.errors),
+            "avg_latency_ms": round(float(row.avg_latency_ms)),
+        }
+        for row in session.exec(stmt)
+    ]

@@ -1,0 +1,157 @@
+"""Users and their server-side sign-in sessions. Data functions only: no Reflex here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, delete, select
+
+from fabrix_chat.models import AuthSession, Conversation, Message, User, utcnow
+
+# Sessions are touched at most this often, so a busy user does not write on every click.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+class DuplicateUser(ValueError):
+    """The username or the email is taken; `field` says which."""
+
+    def __init__(self, field: str):
+        super().__init__(field)
+        self.field = field
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def get_user(*, session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def get_user_by_username(*, session: Session, username: str) -> User | None:
+    return session.exec(select(User).where(User.username == normalize_username(username))).first()
+
+
+def create_user(*, session: Session, username: str, email: str, password_hash: str, is_admin: bool = False) -> User:
+    """Add a user; raises DuplicateUser when the username or email is taken."""
+    username, email = normalize_username(username), normalize_email(email)
+    if session.exec(select(User.id).where(User.username == username)).first() is not None:
+        raise DuplicateUser("username")
+    if session.exec(select(User.id).where(User.email == email)).first() is not None:
+        raise DuplicateUser("email")
+    user = User(username=username, email=email, password_hash=password_hash, is_admin=is_admin)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def list_users(*, session: Session, query: str = "", limit: int = 500) -> list[User]:
+    stmt = select(User).order_by(User.username).limit(limit)
+    if query.strip():
+        like = f"%{query.strip().lower()}%"
+        stmt = stmt.where(or_(col(User.username).like(like), col(User.email).like(like)))
+    return list(session.exec(stmt))
+
+
+def count_admins(*, session: Session) -> int:
+    return session.exec(select(func.count()).select_from(User).where(User.is_admin, User.is_active)).one()
+
+
+def user_content_counts(*, session: Session, user_id: int) -> tuple[int, int]:
+    """How many conversations and messages belong to the user."""
+    conversations = session.exec(select(func.count()).select_from(Conversation).where(Conversation.user_id == user_id)).one()
+    messages = session.exec(
+        select(func.count())
+        .select_from(Message)
+        .join(Conversation, col(Message.conversation_id) == col(Conversation.id))
+        .where(Conversation.user_id == user_id)
+    ).one()
+    return conversations, messages
+
+
+def set_password_hash(*, session: Session, user_id: int, password_hash: str) -> None:
+    user = session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user {user_id} not found")
+    user.password_hash = password_hash
+    session.add(user)
+
+
+def set_active(*, session: Session, user_id: int, active: bool) -> None:
+    user = session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user {user_id} not found")
+    user.is_active = active
+    session.add(user)
+    if not active:
+        end_user_sessions(session=session, user_id=user_id)
+
+
+def set_admin(*, session: Session, user_id: int, admin: bool) -> None:
+    user = session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user {user_id} not found")
+    user.is_admin = admin
+    session.add(user)
+    if not admin:
+        end_user_sessions(session=session, user_id=user_id)
+
+
+def delete_user(*, session: Session, user_id: int) -> tuple[int, int]:
+    """Delete the user with everything they own; returns (conversations, messages) deleted."""
+    counts = user_content_counts(session=session, user_id=user_id)
+    conversation_ids = select(Conversation.id).where(Conversation.user_id == user_id)
+    session.exec(delete(Message).where(col(Message.conversation_id).in_(conversation_ids)))
+    session.exec(delete(Conversation).where(Conversation.user_id == user_id))
+    session.exec(delete(AuthSession).where(AuthSession.user_id == user_id))
+    user = session.get(User, user_id)
+    if user is not None:
+        session.delete(user)
+    return counts
+
+
+# --- sign-in sessions -------------------------------------------------------------------
+
+
+def create_session(*, session: Session, user_id: int, token_hash: str, client: str = "") -> AuthSession:
+    auth = AuthSession(user_id=user_id, token_hash=token_hash, client=client[:100])
+    session.add(auth)
+    user = session.get(User, user_id)
+    if user is not None:
+        user.last_login_at = utcnow()
+        session.add(user)
+    session.flush()
+    return auth
+
+
+def get_session_user(*, session: Session, token_hash: str, idle_minutes: int) -> User | None:
+    """The active user of a live session, touching it; None when unknown, idle too long or disabled."""
+    auth = session.exec(select(AuthSession).where(AuthSession.token_hash == token_hash)).first()
+    if auth is None:
+        return None
+    now = utcnow()
+    if now - auth.last_seen_at > timedelta(minutes=idle_minutes):
+        session.delete(auth)
+        return None
+    user = session.get(User, auth.user_id)
+    if user is None or not user.is_active:
+        session.delete(auth)
+        return None
+    if now - auth.last_seen_at > TOUCH_INTERVAL:
+        auth.last_seen_at = now
+        session.add(auth)
+    return user
+
+
+def end_session(*, session: Session, token_hash: str) -> None:
+    session.exec(delete(AuthSession).where(AuthSession.token_hash == token_hash))
+
+
+def end_user_sessions(*, session: Session, user_id: int) -> int:
+    result = session.exec(delete(AuthSession).where(AuthSession.user_id == user_id))
+    return result.rowcount or 0

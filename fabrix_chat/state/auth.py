@@ -1,0 +1,165 @@
+"""Who is signed in: the session cookie, log-in, sign-up and log-out.
+
+The browser holds a random token in a session cookie (gone when the browser closes); the
+server stores only its hash, so a session can be revoked and expires after idle minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import reflex as rx
+
+from fabrix_chat import i18n
+from fabrix_chat.config import get_settings
+from fabrix_chat.db import run_db
+from fabrix_chat.models import User
+from fabrix_chat.repo import users as users_repo
+from fabrix_chat.services import auth as auth_service
+from fabrix_chat.state.ui import UIState
+
+log = logging.getLogger(__name__)
+
+LOGIN_ROUTE = "/login"
+HOME_ROUTE = "/chat"
+
+
+class AuthState(rx.State):
+    auth_token: str = rx.Cookie("", name="fabrix_session", same_site="strict")
+    username: str = ""
+    is_admin: bool = False
+    lang_hint: str = "en"
+    _user_id: int = 0
+
+    @rx.var
+    def signed_in(self) -> bool:
+        return bool(self.username)
+
+    async def current_user(self) -> User | None:
+        """The signed-in, active user of this browser, checked against the database every time."""
+        if not self.auth_token:
+            self._forget()
+            return None
+        settings = get_settings()
+        user = await run_db(
+            users_repo.get_session_user,
+            token_hash=auth_service.hash_token(self.auth_token),
+            idle_minutes=settings.auth.session_idle_minutes,
+        )
+        if user is None:
+            self._forget()
+            return None
+        self._user_id = user.id or 0
+        self.username = user.username
+        self.is_admin = user.is_admin
+        return user
+
+    def _forget(self) -> None:
+        self.auth_token = ""
+        self.username = ""
+        self.is_admin = False
+        self._user_id = 0
+
+    async def _start_session(self, user: User) -> None:
+        token, token_hash = auth_service.new_session_token()
+        client = self.router.session.client_ip or ""
+        await run_db(users_repo.create_session, user_id=user.id, token_hash=token_hash, client=client)
+        self.auth_token = token
+        self._user_id = user.id or 0
+        self.username = user.username
+        self.is_admin = user.is_admin
+
+    @rx.event
+    async def require_login(self):
+        """on_load of every signed-in page: a signed-out visitor lands on /login."""
+        if await self.current_user() is None:
+            return rx.redirect(LOGIN_ROUTE)
+
+    @rx.event
+    async def redirect_if_signed_in(self):
+        """on_load of /login and /signup: a signed-in user goes straight to the chat."""
+        if self.auth_token and await self.current_user() is not None:
+            return rx.redirect(HOME_ROUTE)
+
+    @rx.event
+    async def log_out(self):
+        if self.auth_token:
+            await run_db(users_repo.end_session, token_hash=auth_service.hash_token(self.auth_token))
+        self._forget()
+        self.reset()
+        return rx.redirect(LOGIN_ROUTE)
+
+
+class LoginState(AuthState):
+    login_error: str = ""
+
+    @rx.event
+    async def log_in(self, form: dict):
+        lang = (await self.get_state(UIState)).lang
+        username = str(form.get("username", "")).strip().lower()
+        password = str(form.get("password", ""))
+        self.login_error = ""
+        if not username or not password:
+            self.login_error = i18n.t("fill_all_fields", lang)
+            return
+        client = self.router.session.client_ip or "unknown"
+        keys = (f"user:{username}", f"client:{client}")
+        wait = auth_service.login_throttle.wait_seconds(*keys)
+        if wait > 0:
+            self.login_error = i18n.t("login_slow_down", lang, seconds=int(wait) + 1)
+            return
+        user = await run_db(users_repo.get_user_by_username, username=username)
+        ok = await asyncio.to_thread(auth_service.verify_password, password, user.password_hash if user else None)
+        if not ok or user is None:
+            auth_service.login_throttle.failed(*keys)
+            log.info("failed log-in for %r from %s", username, client)
+            self.login_error = i18n.t("bad_credentials", lang)
+            return
+        if not user.is_active:
+            self.login_error = i18n.t("account_disabled", lang)
+            return
+        auth_service.login_throttle.succeeded(*keys)
+        await self._start_session(user)
+        log.info("user %s logged in", user.username)
+        return rx.redirect(HOME_ROUTE)
+
+
+class SignupState(AuthState):
+    signup_error: str = ""
+
+    @rx.event
+    async def sign_up(self, form: dict):
+        lang = (await self.get_state(UIState)).lang
+        settings = get_settings()
+        username = str(form.get("username", "")).strip().lower()
+        email = str(form.get("email", "")).strip().lower()
+        password = str(form.get("password", ""))
+        confirm = str(form.get("confirm_password", ""))
+        invite = str(form.get("invite_key", ""))
+        self.signup_error = ""
+        problem: str | None = None
+        if not all((username, email, password, confirm, invite)):
+            problem = "fill_all_fields"
+        elif not auth_service.invite_key_matches(invite, settings.auth.admin_signup_key):
+            problem = "invite_key_wrong"
+        else:
+            problem = (
+                auth_service.username_problem(username)
+                or auth_service.email_problem(email, settings.auth.allowed_email_domains)
+                or auth_service.password_problem(password)
+                or (None if password == confirm else "password_mismatch")
+            )
+        if problem:
+            domains = ", ".join(settings.auth.allowed_email_domains)
+            self.signup_error = i18n.t(problem, lang, domains=domains) if problem == "email_domain" else i18n.t(problem, lang)
+            return
+        password_hash = await asyncio.to_thread(auth_service.hash_password, password)
+        try:
+            user = await run_db(users_repo.create_user, username=username, email=email, password_hash=password_hash)
+        except users_repo.DuplicateUser as exc:
+            self.signup_error = i18n.t("username_taken" if exc.field == "username" else "email_taken", lang)
+            return
+        await self._start_session(user)
+        log.info("user %s signed up", user.username)
+        return rx.redirect(HOME_ROUTE)

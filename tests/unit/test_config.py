@@ -1,0 +1,146 @@
+"""secrets.toml: defaults, the full schema, and a clear message for every kind of bad file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fabrix_chat.config import ConfigError, Settings, load_settings, secret_key
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "secrets.toml.example"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "secrets.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_missing_file_means_defaults_and_demo_mode(tmp_path):
+    settings = load_settings(tmp_path / "nope.toml")
+    assert settings == Settings()
+    assert settings.fabrix_api.demo_mode
+    assert settings.server.port == 3000 and settings.rate_limit.rpm == 100
+
+
+def test_example_file_is_valid_and_documents_every_key():
+    settings = load_settings(EXAMPLE)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for section, values in settings.masked().items():
+        assert f"[{section}]" in text
+        for key in values:
+            assert f"{key} =" in text, f"{section}.{key} is not documented in secrets.toml.example"
+
+
+def test_full_schema_is_read(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[server]
+host = "0.0.0.0"
+port = 8080
+data_dir = "/srv/fabrix"
+debug = true
+[security]
+secret_key = "s3cret"
+[auth]
+admin_signup_key = "654321"
+allowed_email_domains = ["Samsung.com", "@sds.co.kr"]
+session_idle_minutes = 15
+[fabrix_api]
+base_url = "https://fabrix.example/api-agent"
+client_key = "ck"
+openapi_token = "Bearer tok"
+user_email = "bot@samsung.com"
+agent_id = "abc"
+client_header = "x-generative-ai-client"
+history_turns = 4
+[rate_limit]
+rpm = 10
+tpm = 2000
+chat_max_wait_seconds = 5
+file_max_wait_seconds = 7.5
+redis_url = "redis://localhost:6379/0"
+[upload]
+max_mb = 20
+[database]
+url = "postgresql+psycopg://u:p@db/fabrix"
+""",
+    )
+    s = load_settings(path)
+    assert s.server.host == "0.0.0.0" and s.server.port == 8080 and s.server.debug
+    assert s.auth.allowed_email_domains == ("samsung.com", "sds.co.kr")
+    assert not s.fabrix_api.demo_mode and s.fabrix_api.history_turns == 4
+    assert s.rate_limit.file_max_wait_seconds == 7.5
+    assert s.database_url.startswith("postgresql") and not s.is_sqlite
+    assert s.upload_max_bytes == 20 * 1024 * 1024
+
+
+def test_unknown_keys_are_ignored_with_a_warning(tmp_path, caplog):
+    path = write(tmp_path, '[server]\nport = 3001\ncolour = "blue"\n[django]\nx = 1\n')
+    assert load_settings(path).server.port == 3001
+    assert "colour" in caplog.text and "[django]" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[server\nport = 1", "not valid TOML"),
+        ('[server]\nport = "abc"', "[server] port must be a whole number"),
+        ("[server]\nport = 70000", "[server] port must be a port number"),
+        ("[server]\ndebug = 1", "[server] debug must be true or false"),
+        ('[auth]\nadmin_signup_key = "12ab56"', "[auth] admin_signup_key must be 6 digits"),
+        ("[auth]\nadmin_signup_key = 123456", "[auth] admin_signup_key must be a string"),
+        ('[auth]\nallowed_email_domains = "samsung.com"', "[auth] allowed_email_domains must be a list"),
+        ('[fabrix_api]\nbase_url = "ftp://x"', "[fabrix_api] base_url must be empty or an http(s):// URL"),
+        ('[fabrix_api]\nbase_url = "https://x"', "[fabrix_api] client_key must be set"),
+        ("[rate_limit]\nrpm = 0", "[rate_limit] rpm must be at least 1"),
+        ('[rate_limit]\nredis_url = "http://x"', "[rate_limit] redis_url must be empty or a redis:// URL"),
+        ("[upload]\nmax_mb = -1", "[upload] max_mb must be from 1 to 2048"),
+        ('[database]\nurl = "mysql://x"', "[database] url must be empty"),
+        ("server = 3", "[server] must be a table"),
+    ],
+)
+def test_bad_values_name_the_file_the_key_and_what_is_expected(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert expected in message
+
+
+def test_secret_values_never_appear_in_error_messages(tmp_path):
+    path = write(tmp_path, '[rate_limit]\nredis_url = "http://user:hunter2@x"')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert "hunter2" not in str(info.value)
+
+
+def test_non_utf8_file_is_refused_clearly(tmp_path):
+    path = tmp_path / "secrets.toml"
+    path.write_bytes(b'[server]\nhost = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(path)
+
+
+def test_masked_settings_hide_every_secret(tmp_path):
+    path = write(
+        tmp_path,
+        '[security]\nsecret_key = "aaa"\n[fabrix_api]\nbase_url = "https://x"\nclient_key = "bbb"\nopenapi_token = "ccc"\n',
+    )
+    masked = load_settings(path).masked()
+    flat = repr(masked)
+    for secret in ("aaa", "bbb", "ccc", "123456"):
+        assert secret not in flat
+    assert masked["fabrix_api"]["base_url"] == "https://x"
+
+
+def test_secret_key_is_generated_once_into_data_dir(tmp_path):
+    path = write(tmp_path, f'[server]\ndata_dir = "{tmp_path.as_posix()}/d"\n')
+    settings = load_settings(path)
+    first = secret_key(settings)
+    assert len(first) >= 40
+    assert secret_key(settings) == first
+    assert (tmp_path / "d" / "secret_key").read_text().strip() == first
