@@ -13,6 +13,6 @@ config = rx.Config(
     db_url=settings.database_url,
     redis_url=settings.rate_limit.redis_url or None,
     backend_host=settings.server.host,
-    plugins=[rx.plugins.RadixThemesPlugin()],
-    disable_plugins=["reflex.plugins.sitemap.SitemapPlugin"],
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(appearance="inherit", accent_color="blue", radius="medium"))],
+    disable_plugins=[rx.plugins.SitemapPlugin],
 )

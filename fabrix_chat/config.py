@@ -191,24 +191,56 @@ def _validate(path: str, s: Settings) -> None:
     check(bool(s.server.data_dir.strip()), "server.data_dir", "a folder path", s.server.data_dir)
     key = s.auth.admin_signup_key
     check(len(key) == 6 and key.isdigit(), "auth.admin_signup_key", "6 digits in quotes", key)
-    check(1 <= s.auth.session_idle_minutes <= 24 * 60, "auth.session_idle_minutes", "from 1 to 1440", s.auth.session_idle_minutes)
+    check(
+        1 <= s.auth.session_idle_minutes <= 24 * 60,
+        "auth.session_idle_minutes",
+        "from 1 to 1440",
+        s.auth.session_idle_minutes,
+    )
     url = s.fabrix_api.base_url
     check(not url or url.startswith(("http://", "https://")), "fabrix_api.base_url", "empty or an http(s):// URL", url)
     if url:
         check(bool(s.fabrix_api.client_key), "fabrix_api.client_key", "set when base_url is set", "")
         check(bool(s.fabrix_api.openapi_token), "fabrix_api.openapi_token", "set when base_url is set", "")
     header = s.fabrix_api.client_header
-    check(bool(header) and all(c.isalnum() or c == "-" for c in header), "fabrix_api.client_header", "an HTTP header name", header)
-    check(1 <= s.fabrix_api.history_turns <= 100, "fabrix_api.history_turns", "from 1 to 100", s.fabrix_api.history_turns)
+    check(
+        bool(header) and all(c.isalnum() or c == "-" for c in header),
+        "fabrix_api.client_header",
+        "an HTTP header name",
+        header,
+    )
+    check(
+        1 <= s.fabrix_api.history_turns <= 100, "fabrix_api.history_turns", "from 1 to 100", s.fabrix_api.history_turns
+    )
     check(s.rate_limit.rpm >= 1, "rate_limit.rpm", "at least 1", s.rate_limit.rpm)
     check(s.rate_limit.tpm >= 1, "rate_limit.tpm", "at least 1", s.rate_limit.tpm)
-    check(0 <= s.rate_limit.chat_max_wait_seconds <= 300, "rate_limit.chat_max_wait_seconds", "from 0 to 300", s.rate_limit.chat_max_wait_seconds)
-    check(0 <= s.rate_limit.file_max_wait_seconds <= 300, "rate_limit.file_max_wait_seconds", "from 0 to 300", s.rate_limit.file_max_wait_seconds)
+    check(
+        0 <= s.rate_limit.chat_max_wait_seconds <= 300,
+        "rate_limit.chat_max_wait_seconds",
+        "from 0 to 300",
+        s.rate_limit.chat_max_wait_seconds,
+    )
+    check(
+        0 <= s.rate_limit.file_max_wait_seconds <= 300,
+        "rate_limit.file_max_wait_seconds",
+        "from 0 to 300",
+        s.rate_limit.file_max_wait_seconds,
+    )
     redis = s.rate_limit.redis_url
-    check(not redis or redis.startswith(("redis://", "rediss://", "unix://")), "rate_limit.redis_url", "empty or a redis:// URL", "<hidden>")
+    check(
+        not redis or redis.startswith(("redis://", "rediss://", "unix://")),
+        "rate_limit.redis_url",
+        "empty or a redis:// URL",
+        "<hidden>",
+    )
     check(1 <= s.upload.max_mb <= 2048, "upload.max_mb", "from 1 to 2048", s.upload.max_mb)
     db = s.database.url
-    check(not db or db.startswith(("sqlite", "postgresql")), "database.url", "empty, a sqlite:/// or a postgresql:// URL", "<hidden>")
+    check(
+        not db or db.startswith(("sqlite", "postgresql")),
+        "database.url",
+        "empty, a sqlite:/// or a postgresql:// URL",
+        "<hidden>",
+    )
 
 
 def parse_settings(data: dict[str, Any], path: str = "secrets.toml") -> Settings:

@@ -32,7 +32,9 @@ async def lifespan():
         from fabrix_chat.fabrix.emulator import start_in_thread
 
         emulator = start_in_thread()
-        fabrix_client.use_emulator(emulator)
+        fabrix_client.set_base_url_override(
+            emulator.base_url, emulator.client_key, emulator.token, client_header=emulator.client_header
+        )
         log.info("demo mode: built-in FabriX emulator at %s", emulator.base_url)
     else:
         log.info("FabriX at %s", settings.fabrix_api.base_url)
@@ -48,7 +50,6 @@ async def lifespan():
 
 
 app = rx.App(
-    theme=rx.theme(appearance="inherit", accent_color="blue", radius="medium"),
     stylesheets=["/styles.css"],
     head_components=[rx.el.meta(name="viewport", content="width=device-width, initial-scale=1")],
     api_transformer=[extra_routes(), SecurityMiddleware],

@@ -51,3 +51,9 @@ def _fast_bcrypt(monkeypatch):
     from fabrix_chat.services import auth
 
     monkeypatch.setattr(auth, "BCRYPT_ROUNDS", 4)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: sync Playwright keeps an event loop running in the main thread
+    for the rest of the session, which async tests after it could not use."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path).replace("\\", "/"))

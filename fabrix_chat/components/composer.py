@@ -26,7 +26,13 @@ def composer() -> rx.Component:
                 ),
                 rx.cond(
                     ChatState.streaming,
-                    icon_button("square", tr("stop_generating"), ChatState.stop_generating, class_name="send-button", id="stop-button"),
+                    icon_button(
+                        "square",
+                        tr("stop_generating"),
+                        ChatState.stop_generating,
+                        class_name="send-button",
+                        id="stop-button",
+                    ),
                     icon_button("arrow-up", tr("send_message"), type="submit", class_name="send-button"),
                 ),
                 class_name="composer",

@@ -21,10 +21,17 @@ def _code_block(text, **props) -> rx.Component:
     )
 
 
-def markdown(text: rx.Var) -> rx.Component:
+@rx.memo
+def markdown_view(content: rx.Var[str]) -> rx.Component:
+    """A React component of its own: its component map uses hooks, and messages are rendered in a
+    loop, where hooks called directly would change in number as the list grows."""
     return rx.markdown(
-        text,
+        content,
         use_raw=False,
         component_map={"pre": _code_block},
         class_name="markdown-body",
     )
+
+
+def markdown(text: rx.Var) -> rx.Component:
+    return markdown_view(content=text)

@@ -54,7 +54,13 @@ def user_message(message: MessageView) -> rx.Component:
             rx.el.div(
                 rx.el.div(_attachment(message), rx.el.div(message.content), class_name="bubble"),
                 rx.el.div(
-                    icon_button("pencil", tr("edit_message"), ChatState.start_edit(message.seq), small=True, disabled=ChatState.streaming),
+                    icon_button(
+                        "pencil",
+                        tr("edit_message"),
+                        ChatState.start_edit(message.seq),
+                        small=True,
+                        disabled=ChatState.streaming,
+                    ),
                     icon_button("copy", tr("copy_message"), rx.set_clipboard(message.content), small=True),
                     class_name="message-actions",
                 ),
@@ -92,7 +98,10 @@ def streaming_message() -> rx.Component:
     return rx.el.article(
         _bot_icon(),
         rx.el.div(
-            rx.cond(ChatState.stream_status != "", rx.el.div(ChatState.stream_status, class_name="stream-status", aria_live="polite")),
+            rx.cond(
+                ChatState.stream_status != "",
+                rx.el.div(ChatState.stream_status, class_name="stream-status", aria_live="polite"),
+            ),
             rx.el.div(markdown(ChatState.stream_text), class_name="typing-cursor"),
             class_name="bubble",
         ),
@@ -120,7 +129,11 @@ def thread() -> rx.Component:
     return rx.el.div(
         rx.cond(
             ChatState.not_found,
-            rx.el.div(rx.el.h1(tr("conversation_not_found")), rx.link(tr("back_to_chat"), href="/chat"), class_name="empty-state"),
+            rx.el.div(
+                rx.el.h1(tr("conversation_not_found")),
+                rx.link(tr("back_to_chat"), href="/chat"),
+                class_name="empty-state",
+            ),
         ),
         rx.cond(ChatState.is_empty, rx.el.div(rx.el.h1(tr("empty_state")), class_name="empty-state")),
         rx.el.div(

@@ -14,8 +14,12 @@ def login_page() -> rx.Component:
         rx.form(
             rx.el.h1(tr("login_title")),
             labelled_input(tr("username"), "username", auto_complete="username", required=True, max_length=32),
-            labelled_input(tr("password"), "password", type_="password", auto_complete="current-password", required=True),
-            rx.cond(LoginState.login_error != "", rx.el.div(LoginState.login_error, role="alert", class_name="form-error")),
+            labelled_input(
+                tr("password"), "password", type_="password", auto_complete="current-password", required=True
+            ),
+            rx.cond(
+                LoginState.login_error != "", rx.el.div(LoginState.login_error, role="alert", class_name="form-error")
+            ),
             text_button(tr("log_in"), kind="primary", type="submit"),
             rx.el.p(tr("no_account"), " ", rx.link(tr("create_account"), href="/signup")),
             on_submit=LoginState.log_in,

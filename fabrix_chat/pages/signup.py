@@ -16,9 +16,20 @@ def signup_page() -> rx.Component:
             labelled_input(tr("username"), "username", auto_complete="username", required=True, max_length=32),
             labelled_input(tr("email"), "email", type_="email", auto_complete="email", required=True, max_length=254),
             labelled_input(tr("password"), "password", type_="password", auto_complete="new-password", required=True),
-            labelled_input(tr("confirm_password"), "confirm_password", type_="password", auto_complete="new-password", required=True),
-            labelled_input(tr("invite_key"), "invite_key", auto_complete="off", required=True, max_length=6, input_mode="numeric"),
-            rx.cond(SignupState.signup_error != "", rx.el.div(SignupState.signup_error, role="alert", class_name="form-error")),
+            labelled_input(
+                tr("confirm_password"),
+                "confirm_password",
+                type_="password",
+                auto_complete="new-password",
+                required=True,
+            ),
+            labelled_input(
+                tr("invite_key"), "invite_key", auto_complete="off", required=True, max_length=6, input_mode="numeric"
+            ),
+            rx.cond(
+                SignupState.signup_error != "",
+                rx.el.div(SignupState.signup_error, role="alert", class_name="form-error"),
+            ),
             text_button(tr("sign_up"), kind="primary", type="submit"),
             rx.el.p(tr("have_account"), " ", rx.link(tr("log_in"), href="/login")),
             on_submit=SignupState.sign_up,

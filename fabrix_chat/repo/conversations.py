@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, delete, select
 
 from fabrix_chat.models import Conversation, Message, utcnow
 
 TITLE_LENGTH = 30
+LIKE_ESCAPE = "\\"
+
+
+def escape_like(text: str) -> str:
+    """`text` for a LIKE pattern (with escape=LIKE_ESCAPE) in which % and _ match only themselves."""
+    return text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+
+
+def _storable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL characters (SQLite can); drop them rather than lose the row."""
+    return text.replace("\x00", "")
 
 
 def make_title(question: str) -> str:
@@ -21,7 +32,7 @@ def make_title(question: str) -> str:
 
 
 def create_conversation(*, session: Session, user_id: int, title: str, agent_id: str = "") -> Conversation:
-    conversation = Conversation(user_id=user_id, title=title[:200], agent_id=agent_id)
+    conversation = Conversation(user_id=user_id, title=_storable(title)[:200], agent_id=agent_id)
     session.add(conversation)
     session.flush()
     return conversation
@@ -40,22 +51,24 @@ def list_conversations(*, session: Session, user_id: int, query: str = "", limit
     stmt = select(Conversation).where(Conversation.user_id == user_id)
     query = query.strip()
     if query:
-        like = f"%{_escape_like(query)}%"
-        in_messages = select(Message.conversation_id).where(col(Message.content).ilike(like, escape="\\"))
-        stmt = stmt.where(or_(col(Conversation.title).ilike(like, escape="\\"), col(Conversation.id).in_(in_messages)))
+        like = f"%{escape_like(query)}%"
+        # Correlated, so only this user's messages are read (through the conversation/seq index).
+        in_messages = (
+            select(Message.id)
+            .where(col(Message.conversation_id) == col(Conversation.id))
+            .where(col(Message.content).ilike(like, escape=LIKE_ESCAPE))
+            .exists()
+        )
+        stmt = stmt.where(or_(col(Conversation.title).ilike(like, escape=LIKE_ESCAPE), in_messages))
     stmt = stmt.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
     return list(session.exec(stmt))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def rename_conversation(*, session: Session, user_id: int, conversation_id: int, title: str) -> bool:
     conversation = get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
     if conversation is None:
         return False
-    conversation.title = " ".join(title.split())[:200] or conversation.title
+    conversation.title = " ".join(_storable(title).split())[:200] or conversation.title
     session.add(conversation)
     return True
 
@@ -98,21 +111,25 @@ def add_message(
     attachment_size: int = 0,
 ) -> Message:
     """Append a message at the end of the user's conversation and bump its activity time."""
-    conversation = get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
-    if conversation is None:
+    # Bumping the activity time first also locks the conversation until commit (its row on
+    # PostgreSQL, the database on SQLite), so two appends at once never read the same last seq.
+    bumped = session.exec(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, col(Conversation.user_id) == user_id)
+        .values(updated_at=utcnow())
+    )
+    if not bumped.rowcount:
         raise LookupError("conversation not found")
     last = session.exec(select(func.max(Message.seq)).where(Message.conversation_id == conversation_id)).one()
     message = Message(
         conversation_id=conversation_id,
         seq=0 if last is None else last + 1,
         role=role,
-        content=content,
+        content=_storable(content),
         status=status,
-        attachment_name=attachment_name,
+        attachment_name=_storable(attachment_name)[:255],
         attachment_size=attachment_size,
     )
-    conversation.updated_at = utcnow()
-    session.add(conversation)
     session.add(message)
     session.flush()
     return message
@@ -128,9 +145,9 @@ def update_message(
     conversation = get_conversation(session=session, user_id=user_id, conversation_id=message.conversation_id)
     if conversation is None:
         return False
-    message.content = content
+    message.content = _storable(content)
     message.status = status
-    message.error = error[:500]
+    message.error = _storable(error)[:500]
     message.updated_at = utcnow()
     conversation.updated_at = message.updated_at
     session.add(message)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, delete, select
 
 from fabrix_chat.models import AuthSession, Conversation, Message, User, utcnow
+from fabrix_chat.repo.conversations import LIKE_ESCAPE, escape_like
 
 # Sessions are touched at most this often, so a busy user does not write on every click.
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -37,24 +41,56 @@ def get_user_by_username(*, session: Session, username: str) -> User | None:
     return session.exec(select(User).where(User.username == normalize_username(username))).first()
 
 
+def _taken_field(session: Session, username: str, email: str) -> str | None:
+    if session.exec(select(User.id).where(User.username == username)).first() is not None:
+        return "username"
+    if session.exec(select(User.id).where(User.email == email)).first() is not None:
+        return "email"
+    return None
+
+
+def _savepoint(session: Session) -> SessionTransaction:
+    """A SAVEPOINT inside the session's transaction, so a failed statement does not end it.
+
+    pysqlite sends BEGIN only before its first INSERT/UPDATE/DELETE; after reads alone a SAVEPOINT
+    would open the transaction itself and releasing it would commit everything. Begin it first.
+    """
+    connection = session.connection()
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, sqlite3.Connection) and not dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN")
+    return session.begin_nested()
+
+
 def create_user(*, session: Session, username: str, email: str, password_hash: str, is_admin: bool = False) -> User:
     """Add a user; raises DuplicateUser when the username or email is taken."""
     username, email = normalize_username(username), normalize_email(email)
-    if session.exec(select(User.id).where(User.username == username)).first() is not None:
-        raise DuplicateUser("username")
-    if session.exec(select(User.id).where(User.email == email)).first() is not None:
-        raise DuplicateUser("email")
+    taken = _taken_field(session, username, email)
+    if taken:
+        raise DuplicateUser(taken)
     user = User(username=username, email=email, password_hash=password_hash, is_admin=is_admin)
-    session.add(user)
-    session.flush()
+    # Someone may register the same name between the check above and this insert: the unique
+    # index refuses it, and only the savepoint is rolled back, not the caller's transaction.
+    try:
+        with _savepoint(session):
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        taken = _taken_field(session, username, email)
+        if taken is None:
+            raise
+        raise DuplicateUser(taken) from None
     return user
 
 
 def list_users(*, session: Session, query: str = "", limit: int = 500) -> list[User]:
+    """Users by name; `query` matches part of the username or email (% and _ match themselves)."""
     stmt = select(User).order_by(User.username).limit(limit)
     if query.strip():
-        like = f"%{query.strip().lower()}%"
-        stmt = stmt.where(or_(col(User.username).like(like), col(User.email).like(like)))
+        like = f"%{escape_like(query.strip().lower())}%"
+        stmt = stmt.where(
+            or_(col(User.username).like(like, escape=LIKE_ESCAPE), col(User.email).like(like, escape=LIKE_ESCAPE))
+        )
     return list(session.exec(stmt))
 
 
@@ -64,7 +100,9 @@ def count_admins(*, session: Session) -> int:
 
 def user_content_counts(*, session: Session, user_id: int) -> tuple[int, int]:
     """How many conversations and messages belong to the user."""
-    conversations = session.exec(select(func.count()).select_from(Conversation).where(Conversation.user_id == user_id)).one()
+    conversations = session.exec(
+        select(func.count()).select_from(Conversation).where(Conversation.user_id == user_id)
+    ).one()
     messages = session.exec(
         select(func.count())
         .select_from(Message)

@@ -6,6 +6,7 @@ raises "password cannot be longer than 72 bytes"). The `$2b$` hashes are the sam
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -22,8 +23,11 @@ MIN_PASSWORD_LENGTH = 8
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,31}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-# A dummy hash checked for unknown usernames so both paths take the same time.
-_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(BCRYPT_ROUNDS))
+
+@functools.cache
+def _dummy_hash() -> bytes:
+    """A hash checked for unknown usernames so both paths take the same time (made on first use)."""
+    return bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(BCRYPT_ROUNDS))
 
 
 def hash_password(password: str) -> str:
@@ -36,7 +40,7 @@ def verify_password(password: str, password_hash: str | None) -> bool:
     if len(data) > MAX_PASSWORD_BYTES:
         return False
     if password_hash is None:
-        bcrypt.checkpw(data, _DUMMY_HASH)
+        bcrypt.checkpw(data, _dummy_hash())
         return False
     try:
         return bcrypt.checkpw(data, password_hash.encode("ascii"))
@@ -96,7 +100,9 @@ class LoginThrottle:
     reloads the page is never slowed, and a success clears the username's record.
     """
 
-    def __init__(self, *, free_attempts: int = 3, base_delay: float = 1.0, max_delay: float = 30.0, forget_after: float = 900.0):
+    def __init__(
+        self, *, free_attempts: int = 3, base_delay: float = 1.0, max_delay: float = 30.0, forget_after: float = 900.0
+    ):
         self.free_attempts = free_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay

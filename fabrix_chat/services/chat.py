@@ -209,7 +209,9 @@ async def consume_answer(job: dict[str, Any], update: Update) -> None:
         await _record(job, tokens_in, tokens_out, latency_ms, outcome, limiter)
 
 
-async def _record(job: dict[str, Any], tokens_in: int, tokens_out: int, latency_ms: int, outcome: str, limiter: RateLimiter) -> None:
+async def _record(
+    job: dict[str, Any], tokens_in: int, tokens_out: int, latency_ms: int, outcome: str, limiter: RateLimiter
+) -> None:
     try:
         if tokens_out:
             await limiter.record_tokens(user=str(job["username"]), tokens=tokens_out)

@@ -152,7 +152,9 @@ class SignupState(AuthState):
             )
         if problem:
             domains = ", ".join(settings.auth.allowed_email_domains)
-            self.signup_error = i18n.t(problem, lang, domains=domains) if problem == "email_domain" else i18n.t(problem, lang)
+            self.signup_error = (
+                i18n.t(problem, lang, domains=domains) if problem == "email_domain" else i18n.t(problem, lang)
+            )
             return
         password_hash = await asyncio.to_thread(auth_service.hash_password, password)
         try:

@@ -101,7 +101,9 @@ def date_group(when: datetime, now: datetime) -> str:
     return "older"
 
 
-def conversation_items(conversations: list[Conversation], lang: str, now: datetime | None = None) -> list[ConversationItem]:
+def conversation_items(
+    conversations: list[Conversation], lang: str, now: datetime | None = None
+) -> list[ConversationItem]:
     now = now or datetime.now(UTC)
     items: list[ConversationItem] = []
     previous = ""
@@ -174,6 +176,7 @@ class ChatState(AuthState):
 
     _stream_message_id: int = 0
     _lang: str = "en"
+    _alert_kind: str = ""  # "agents" when the alert is about the agent list
 
     # --- computed vars -----------------------------------------------------------------
 
@@ -215,9 +218,10 @@ class ChatState(AuthState):
             return 0
         return int(parts[1]) if parts[1].isdigit() and len(parts[1]) < 12 else -1
 
-    def _show_alert(self, text: str, retry: bool = False) -> None:
+    def _show_alert(self, text: str, retry: bool = False, kind: str = "") -> None:
         self.alert_text = text
         self.alert_retry = retry
+        self._alert_kind = kind
 
     async def _refresh_conversations(self, user_id: int) -> None:
         rows = await run_db(conv_repo.list_conversations, user_id=user_id, query=self.search_query)
@@ -272,23 +276,29 @@ class ChatState(AuthState):
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
+        await self._load_agents(refresh=bool(refresh))
+
+    async def _load_agents(self, refresh: bool = False) -> bool:
+        """Fill the picker (cached list unless refresh); False, with an alert, when there are none."""
         try:
-            agents = await chat_service.list_agents(refresh=bool(refresh))
+            agents = await chat_service.list_agents(refresh=refresh)
         except Exception as exc:  # every failure becomes a plain alert with Retry
             log.warning("agent list failed: %s", exc)
-            self._show_alert(i18n.t("error_agents", self._lang, detail=chat_service.plain_error(exc, self._lang)), retry=True)
+            detail = chat_service.plain_error(exc, self._lang)
+            self._show_alert(i18n.t("error_agents", self._lang, detail=detail), retry=True, kind="agents")
             self.agents = []
-            return
+            return False
         self.agents = [AgentOption(id=a.id, label=a.label, short_id=a.short_id) for a in agents]
         if not agents:
-            self._show_alert(i18n.t("no_agents", self._lang), retry=True)
-            return
-        if self.alert_retry and not self.streaming:
-            self.alert_text = ""
+            self._show_alert(i18n.t("no_agents", self._lang), retry=True, kind="agents")
+            return False
+        if self._alert_kind == "agents":
+            self.dismiss_alert()
         known = {a.id for a in agents}
         if self.selected_agent_id not in known:
             default = get_settings().fabrix_api.agent_id
             self.selected_agent_id = default if default in known else agents[0].id
+        return True
 
     @rx.event
     async def select_agent(self, agent_id: str):
@@ -300,7 +310,10 @@ class ChatState(AuthState):
         self.selected_agent_id = agent_id
         if self.conversation_id:
             await run_db(
-                conv_repo.set_conversation_agent, user_id=user.id, conversation_id=self.conversation_id, agent_id=agent_id
+                conv_repo.set_conversation_agent,
+                user_id=user.id,
+                conversation_id=self.conversation_id,
+                agent_id=agent_id,
             )
 
     @rx.event
@@ -325,6 +338,7 @@ class ChatState(AuthState):
     def dismiss_alert(self):
         self.alert_text = ""
         self.alert_retry = False
+        self._alert_kind = ""
 
     # --- asking ------------------------------------------------------------------------
 
@@ -332,7 +346,11 @@ class ChatState(AuthState):
     async def send_message(self, form: dict):
         """Composer submit: save the question, then stream the answer in the background."""
         question = str(form.get("message", "")).strip()
-        return await self._ask(question)
+        result = await self._ask(question)
+        if result is None and question and not self.streaming:
+            # Not sent (the alert says why): give the text back rather than lose it.
+            return rx.set_value("composer-input", question)
+        return result
 
     @rx.event
     async def regenerate(self):
@@ -383,8 +401,7 @@ class ChatState(AuthState):
         if len(question) > MAX_MESSAGE_CHARS:
             self._show_alert(i18n.t("error_message_too_long", self._lang, limit=MAX_MESSAGE_CHARS))
             return
-        if not self.selected_agent_id:
-            self._show_alert(i18n.t("no_agents", self._lang), retry=True)
+        if not self.selected_agent_id and not await self._load_agents():
             return
         new_conversation = self.conversation_id == 0
         try:
@@ -582,4 +599,3 @@ class ChatState(AuthState):
         elif conversation_id == self.conversation_id:
             self.conversation_title = " ".join(self.rename_title.split())
         await self._refresh_conversations(user.id)
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -53,7 +54,12 @@ class AppServer:
     def manage(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "fabrix_chat.manage", *args],
-            cwd=ROOT, env=self.env(), input=stdin, capture_output=True, text=True, timeout=120,
+            cwd=ROOT,
+            env=self.env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
 
@@ -82,13 +88,31 @@ def start_app(data_dir: Path, extra_toml: str = "") -> AppServer:
         encoding="utf-8",
     )
     env = _server_env(secrets)
-    subprocess.run([sys.executable, "-m", "fabrix_chat.manage", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "fabrix_chat.manage", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     log_path = data_dir / "server.out"
     log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
-        [sys.executable, "-m", "reflex", "run", "--env", "prod", "--backend-host", "127.0.0.1",
-         "--frontend-port", str(port), "--backend-port", str(port)],
-        cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "reflex",
+            "run",
+            "--env",
+            "prod",
+            "--backend-host",
+            "127.0.0.1",
+            "--frontend-port",
+            str(port),
+            "--backend-port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT
@@ -96,7 +120,10 @@ def start_app(data_dir: Path, extra_toml: str = "") -> AppServer:
         if process.poll() is not None:
             raise RuntimeError(f"the app exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
         try:
-            if httpx.get(f"{url}/ping", timeout=2).status_code == 200 and httpx.get(f"{url}/login", timeout=5).status_code == 200:
+            if (
+                httpx.get(f"{url}/ping", timeout=2).status_code == 200
+                and httpx.get(f"{url}/login", timeout=5, follow_redirects=True).status_code == 200
+            ):
                 return AppServer(url=url, data_dir=data_dir, secrets=secrets, process=process, log_path=log_path)
         except httpx.HTTPError:
             pass
@@ -181,11 +208,16 @@ def sign_up(page, base_url: str, username: str | None = None, password: str = "c
     page.get_by_label("Confirm password").fill(password)
     page.get_by_label("Invite key").fill("123456")
     page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(f"{base_url}/chat")
+    page.wait_for_url(at(base_url, "/chat"))
     return username
 
 
+def at(base_url: str, path: str) -> re.Pattern:
+    """The URL of a route, with or without the trailing slash the server may add."""
+    return re.compile(re.escape(base_url + path) + "/?$")
+
+
 def ask(page, question: str) -> None:
-    box = page.get_by_label("Message")
+    box = page.get_by_role("textbox", name="Message", exact=True)
     box.fill(question)
     box.press("Enter")

@@ -26,7 +26,12 @@ def test_pragmas_on_every_connection(tmp_path):
 
 def test_migrations_create_the_schema_with_its_indexes(tmp_path):
     url = f"sqlite:///{(tmp_path / 'm.db').as_posix()}"
-    subprocess.run([sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     engine = make_engine(url)
     inspector = inspect(engine)
     assert {"users", "auth_sessions", "conversations", "messages", "usage_records"} <= set(inspector.get_table_names())
@@ -40,6 +45,13 @@ def test_migrations_create_the_schema_with_its_indexes(tmp_path):
 def test_models_match_the_migrations(tmp_path):
     """No model change without a migration: alembic's autogenerate finds nothing to add."""
     url = f"sqlite:///{(tmp_path / 'c.db').as_posix()}"
-    subprocess.run([sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head"], cwd=ROOT, check=True, capture_output=True)
-    result = subprocess.run([sys.executable, "-m", "alembic", "-x", f"url={url}", "check"], cwd=ROOT, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "-x", f"url={url}", "upgrade", "head"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "-x", f"url={url}", "check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,589 @@
+"""The repository functions on both supported databases: a fresh SQLite file and a real PostgreSQL
+server, each built by the alembic migrations, so what the app does on one it does on the other."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, inspect, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from fabrix_chat.db import make_engine
+from fabrix_chat.models import AuthSession, Conversation, Message, UsageRecord, User, utcnow
+from fabrix_chat.repo import conversations as conv
+from fabrix_chat.repo import users
+from tests.integration import pg
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+APP_TABLES = {"users", "auth_sessions", "conversations", "messages", "usage_records"}
+# Children before parents, so emptying them never trips a foreign key.
+EMPTYING_ORDER = ["usage_records", "messages", "conversations", "auth_sessions", "users"]
+# Long enough for the other thread to be waiting on the lock, short enough to keep the suite quick.
+LOCK_HOLD_SECONDS = 0.4
+
+
+def alembic(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run an alembic command on `url` the way an operator would, from the project root."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", "-x", f"url={url}", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def migrate(url: str, *args: str) -> None:
+    result = alembic(url, *args)
+    assert result.returncode == 0, f"alembic {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db_url(request, tmp_path_factory) -> str:
+    """An empty database of each kind: a new SQLite file, or a database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path_factory.mktemp('sqlite') / 'repo.db').as_posix()}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="module")
+def db_engine(db_url: str) -> Iterator[Engine]:
+    migrate(db_url, "upgrade", "head")
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(db_engine: Engine) -> Iterator[Session]:
+    """A session on emptied tables; each test starts from nothing."""
+    with db_engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(EMPTYING_ORDER)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in EMPTYING_ORDER:
+                connection.execute(text(f"DELETE FROM {table}"))
+    with Session(db_engine, expire_on_commit=False) as session:
+        yield session
+
+
+def new_session(db: Session) -> Session:
+    """Another session on the same database: what a later request (or another user) would see."""
+    return Session(db.get_bind(), expire_on_commit=False)
+
+
+def add_user(db: Session, name: str = "alice") -> User:
+    return users.create_user(session=db, username=name, email=f"{name}@example.com", password_hash="hash")
+
+
+def add_conversation(db: Session, user: User, title: str = "chat", messages: tuple[str, ...] = ()) -> Conversation:
+    conversation = conv.create_conversation(session=db, user_id=user.id, title=title)
+    for i, content in enumerate(messages):
+        role = "user" if i % 2 == 0 else "assistant"
+        conv.add_message(session=db, user_id=user.id, conversation_id=conversation.id, role=role, content=content)
+    return conversation
+
+
+def count(db: Session, model: type) -> int:
+    return db.exec(select(func.count()).select_from(model)).one()
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def test_create_user_stores_lowercase_and_is_found_in_any_case(db):
+    user = users.create_user(session=db, username="  Alice ", email="Alice@Example.COM ", password_hash="hash")
+    db.commit()
+    with new_session(db) as other:
+        found = users.get_user_by_username(session=other, username="ALICE")
+        assert found is not None and found.id == user.id
+        assert (found.username, found.email) == ("alice", "alice@example.com")
+        assert found.is_active and not found.is_admin
+
+
+def test_duplicate_username_or_email_names_the_field_in_any_case(db):
+    add_user(db, "alice")
+    with pytest.raises(users.DuplicateUser) as taken:
+        users.create_user(session=db, username="ALICE", email="other@example.com", password_hash="hash")
+    assert taken.value.field == "username"
+    with pytest.raises(users.DuplicateUser) as taken:
+        users.create_user(session=db, username="bob", email="ALICE@Example.com", password_hash="hash")
+    assert taken.value.field == "email"
+    add_user(db, "carol")  # the session is still usable
+    db.commit()
+    assert count(db, User) == 2
+
+
+@pytest.mark.parametrize("field", ["username", "email"])
+def test_duplicate_registered_during_the_insert_names_the_field_and_keeps_the_transaction(db, field):
+    """Two sign-ups at once: the other one commits after our existence check but before our insert."""
+    bob_email = "taken@example.com" if field == "email" else "bob@example.com"
+    rival_name = "bob" if field == "username" else "robert"
+    expected = ["carol", rival_name]
+    if db.get_bind().dialect.name == "postgresql":
+        # Our transaction wrote before and that must survive. (SQLite has one writer at a time:
+        # there the rival could not insert while we hold the write lock.)
+        add_user(db, "alice")
+        expected.append("alice")
+
+    inserted = threading.Event()
+
+    def rival_signup() -> None:
+        with new_session(db) as rival:
+            rival.add(User(username=rival_name, email=bob_email, password_hash="hash"))
+            rival.flush()  # holds the row (PostgreSQL) or the write lock (SQLite), uncommitted
+            inserted.set()
+            threading.Event().wait(LOCK_HOLD_SECONDS)
+            rival.commit()
+
+    thread = threading.Thread(target=rival_signup)
+    thread.start()
+    try:
+        assert inserted.wait(10)
+        with pytest.raises(users.DuplicateUser) as taken:
+            users.create_user(session=db, username="bob", email=bob_email, password_hash="hash")
+    finally:
+        thread.join(10)
+    assert taken.value.field == field
+    add_user(db, "carol")
+    db.commit()
+    with new_session(db) as other:
+        assert sorted(other.exec(select(User.username))) == sorted(expected)
+
+
+def test_users_created_in_a_transaction_that_rolls_back_are_gone(db):
+    """All or nothing (the bulk import relies on it), including on SQLite."""
+    add_user(db, "alice")
+    add_user(db, "bob")
+    db.rollback()
+    assert count(db, User) == 0
+
+
+def test_list_users_treats_percent_and_underscore_literally(db):
+    for name in ("a_b", "axb", "plain"):
+        add_user(db, name)
+    assert [u.username for u in users.list_users(session=db, query="_")] == ["a_b"]
+    assert [u.username for u in users.list_users(session=db, query="A_B")] == ["a_b"]
+    assert users.list_users(session=db, query="%") == []
+    assert [u.username for u in users.list_users(session=db, query="example.COM")] == ["a_b", "axb", "plain"]
+
+
+# --- sign-in sessions ------------------------------------------------------------------------
+
+
+def age_session(db: Session, token_hash: str, by: timedelta) -> None:
+    auth = db.exec(select(AuthSession).where(AuthSession.token_hash == token_hash)).one()
+    auth.last_seen_at = utcnow() - by
+    db.add(auth)
+    db.commit()
+
+
+def test_session_signs_in_touches_and_ends(db):
+    user = add_user(db)
+    users.create_session(session=db, user_id=user.id, token_hash="t1", client="x" * 300)
+    db.commit()
+    with new_session(db) as other:
+        assert users.get_user(session=other, user_id=user.id).last_login_at is not None
+        assert other.exec(select(AuthSession.client)).one() == "x" * 100
+        assert users.get_session_user(session=other, token_hash="t1", idle_minutes=30).id == user.id
+        assert users.get_session_user(session=other, token_hash="unknown", idle_minutes=30) is None
+
+    age_session(db, "t1", timedelta(minutes=5))
+    with new_session(db) as other:
+        assert users.get_session_user(session=other, token_hash="t1", idle_minutes=30) is not None
+        other.commit()
+    with new_session(db) as other:
+        seen = other.exec(select(AuthSession.last_seen_at)).one()
+        assert utcnow() - seen < timedelta(seconds=30)
+
+    age_session(db, "t1", timedelta(seconds=10))  # touched recently: no write on every click
+    with new_session(db) as other:
+        users.get_session_user(session=other, token_hash="t1", idle_minutes=30)
+        other.commit()
+    with new_session(db) as other:
+        seen = other.exec(select(AuthSession.last_seen_at)).one()
+        assert timedelta(seconds=9) < utcnow() - seen < timedelta(seconds=30)
+
+    users.end_session(session=db, token_hash="t1")
+    db.commit()
+    assert users.get_session_user(session=db, token_hash="t1", idle_minutes=30) is None
+
+
+def test_idle_session_expires_and_is_removed(db):
+    user = add_user(db)
+    users.create_session(session=db, user_id=user.id, token_hash="idle")
+    users.create_session(session=db, user_id=user.id, token_hash="fresh")
+    db.commit()
+    age_session(db, "idle", timedelta(minutes=31))
+    age_session(db, "fresh", timedelta(minutes=29))
+    assert users.get_session_user(session=db, token_hash="idle", idle_minutes=30) is None
+    assert users.get_session_user(session=db, token_hash="fresh", idle_minutes=30) is not None
+    db.commit()
+    assert list(db.exec(select(AuthSession.token_hash))) == ["fresh"]
+
+
+def test_disabled_user_has_no_session(db):
+    user = add_user(db)
+    users.create_session(session=db, user_id=user.id, token_hash="t1")
+    user.is_active = False  # disabled by another path than set_active: the session must still not work
+    db.add(user)
+    db.commit()
+    assert users.get_session_user(session=db, token_hash="t1", idle_minutes=30) is None
+
+
+def test_disabling_a_user_ends_their_sessions_only(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    for token, user in (("a1", alice), ("a2", alice), ("b1", bob)):
+        users.create_session(session=db, user_id=user.id, token_hash=token)
+    db.commit()
+    users.set_active(session=db, user_id=alice.id, active=False)
+    db.commit()
+    users.set_active(session=db, user_id=alice.id, active=True)
+    db.commit()
+    assert list(db.exec(select(AuthSession.token_hash))) == ["b1"]
+    assert users.get_session_user(session=db, token_hash="a1", idle_minutes=30) is None
+    with pytest.raises(LookupError):
+        users.set_active(session=db, user_id=999_999, active=False)
+
+
+def test_end_user_sessions_counts_and_spares_others(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    for token, user in (("a1", alice), ("a2", alice), ("b1", bob)):
+        users.create_session(session=db, user_id=user.id, token_hash=token)
+    db.commit()
+    assert users.end_user_sessions(session=db, user_id=alice.id) == 2
+    db.commit()
+    assert users.end_user_sessions(session=db, user_id=alice.id) == 0
+    assert list(db.exec(select(AuthSession.token_hash))) == ["b1"]
+
+
+def test_delete_user_removes_everything_they_own_and_keeps_usage_history(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    add_conversation(db, alice, "one", ("q1", "a1"))
+    add_conversation(db, alice, "two", ("q2",))
+    add_conversation(db, alice, "empty")
+    kept = add_conversation(db, bob, "bob's", ("q", "a"))
+    users.create_session(session=db, user_id=alice.id, token_hash="a1")
+    users.create_session(session=db, user_id=bob.id, token_hash="b1")
+    db.add(UsageRecord(user_id=alice.id, username="alice", kind="chat", tokens_in=5))
+    db.commit()
+    alice_id = alice.id
+
+    assert users.user_content_counts(session=db, user_id=alice_id) == (3, 3)
+    assert users.delete_user(session=db, user_id=alice_id) == (3, 3)
+    db.commit()
+
+    with new_session(db) as other:
+        assert users.get_user(session=other, user_id=alice_id) is None
+        assert list(other.exec(select(Conversation.id))) == [kept.id]
+        assert sorted(other.exec(select(Message.content))) == ["a", "q"]
+        assert list(other.exec(select(AuthSession.token_hash))) == ["b1"]
+        usage = other.exec(select(UsageRecord)).one()
+        assert (usage.user_id, usage.username) == (None, "alice")
+    assert users.delete_user(session=db, user_id=alice_id) == (0, 0)
+
+
+# --- conversations ---------------------------------------------------------------------------
+
+
+def set_updated(db: Session, conversation: Conversation, when: datetime) -> None:
+    conversation.updated_at = when
+    db.add(conversation)
+    db.flush()
+
+
+def titles(rows: list[Conversation]) -> list[str]:
+    return [c.title for c in rows]
+
+
+def test_conversations_listed_by_last_activity(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    base = utcnow() - timedelta(hours=1)
+    first, second, third = (add_conversation(db, alice, t) for t in ("first", "second", "third"))
+    for minutes, conversation in enumerate((first, second, third)):
+        set_updated(db, conversation, base + timedelta(minutes=minutes))
+    add_conversation(db, bob, "bob's")
+    db.commit()
+    assert titles(conv.list_conversations(session=db, user_id=alice.id)) == ["third", "second", "first"]
+
+    conv.add_message(session=db, user_id=alice.id, conversation_id=first.id, role="user", content="again")
+    db.commit()
+    assert titles(conv.list_conversations(session=db, user_id=alice.id)) == ["first", "third", "second"]
+    assert titles(conv.list_conversations(session=db, user_id=alice.id, limit=2)) == ["first", "third"]
+
+
+def test_search_finds_title_or_message_text_in_any_case(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    add_conversation(db, alice, "Quarterly REPORT")
+    add_conversation(db, alice, "chat", ("What is the Budget for 2025?", "About 3 billion won."))
+    add_conversation(db, alice, "unrelated", ("hello",))
+    add_conversation(db, bob, "bob's report", ("budget",))
+    db.commit()
+
+    def search(query: str) -> list[str]:
+        return sorted(titles(conv.list_conversations(session=db, user_id=alice.id, query=query)))
+
+    assert search("report") == ["Quarterly REPORT"]
+    assert search("  BUDGET ") == ["chat"]
+    assert search("BILLION") == ["chat"]
+    assert search("nothing like this") == []
+    assert search("") == ["Quarterly REPORT", "chat", "unrelated"]
+
+
+def test_search_treats_percent_underscore_and_backslash_literally(db):
+    alice = add_user(db)
+    add_conversation(db, alice, "100% done")
+    add_conversation(db, alice, "1000 done")
+    add_conversation(db, alice, "snake_case")
+    add_conversation(db, alice, "snakeXcase")
+    add_conversation(db, alice, r"C:\temp")
+    add_conversation(db, alice, "discount", ("50% off today",))
+    add_conversation(db, alice, "no discount", ("500 off today",))
+    db.commit()
+
+    def search(query: str) -> list[str]:
+        return sorted(titles(conv.list_conversations(session=db, user_id=alice.id, query=query)))
+
+    assert search("100%") == ["100% done"]
+    assert search("%") == ["100% done", "discount"]
+    assert search("e_c") == ["snake_case"]
+    assert search("_") == ["snake_case"]
+    assert search("\\") == [r"C:\temp"]
+    assert search("50% OFF") == ["discount"]
+
+
+def test_a_conversation_is_visible_to_its_owner_only(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    mine = add_conversation(db, alice, "mine", ("secret",))
+    db.commit()
+    assert conv.get_conversation(session=db, user_id=alice.id, conversation_id=mine.id).title == "mine"
+    assert conv.get_conversation(session=db, user_id=bob.id, conversation_id=mine.id) is None
+    assert conv.get_conversation(session=db, user_id=alice.id, conversation_id=mine.id + 1000) is None
+    assert conv.get_messages(session=db, user_id=bob.id, conversation_id=mine.id) is None
+    with pytest.raises(LookupError):
+        conv.add_message(session=db, user_id=bob.id, conversation_id=mine.id, role="user", content="hi")
+    assert not conv.rename_conversation(session=db, user_id=bob.id, conversation_id=mine.id, title="taken")
+    assert not conv.delete_conversation(session=db, user_id=bob.id, conversation_id=mine.id)
+    db.commit()
+    assert conv.get_conversation(session=db, user_id=alice.id, conversation_id=mine.id).title == "mine"
+    assert [m.content for m in conv.get_messages(session=db, user_id=alice.id, conversation_id=mine.id)] == ["secret"]
+
+
+def test_messages_are_numbered_in_order(db):
+    alice = add_user(db)
+    chat = add_conversation(db, alice, "chat", ("q1", "a1", "q2"))
+    other = add_conversation(db, alice, "other", ("x",))
+    db.commit()
+    with new_session(db) as later:
+        messages = conv.get_messages(session=later, user_id=alice.id, conversation_id=chat.id)
+        assert [(m.seq, m.role, m.content) for m in messages] == [
+            (0, "user", "q1"),
+            (1, "assistant", "a1"),
+            (2, "user", "q2"),
+        ]
+        assert [m.seq for m in conv.get_messages(session=later, user_id=alice.id, conversation_id=other.id)] == [0]
+
+
+def test_two_appends_at_once_get_different_positions(db):
+    """Two tabs sending into one conversation: the second waits for the first, no seq is reused."""
+    alice = add_user(db)
+    chat = add_conversation(db, alice, "chat")
+    db.commit()
+    conv.add_message(session=db, user_id=alice.id, conversation_id=chat.id, role="user", content="from tab 1")
+    failures: list[Exception] = []
+
+    def second_tab() -> None:
+        try:
+            with new_session(db) as tab:
+                conv.add_message(
+                    session=tab, user_id=alice.id, conversation_id=chat.id, role="user", content="from tab 2"
+                )
+                tab.commit()
+        except Exception as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    thread = threading.Thread(target=second_tab)
+    thread.start()
+    threading.Event().wait(LOCK_HOLD_SECONDS)
+    db.commit()
+    thread.join(10)
+    assert failures == []
+    with new_session(db) as later:
+        messages = conv.get_messages(session=later, user_id=alice.id, conversation_id=chat.id)
+        assert [(m.seq, m.content) for m in messages] == [(0, "from tab 1"), (1, "from tab 2")]
+
+
+def test_update_message_saves_the_answer_for_its_owner_only(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    chat = add_conversation(db, alice, "chat", ("question",))
+    answer = conv.add_message(
+        session=db, user_id=alice.id, conversation_id=chat.id, role="assistant", content="", status="streaming"
+    )
+    set_updated(db, chat, utcnow() - timedelta(hours=1))
+    db.commit()
+
+    assert not conv.update_message(
+        session=db, user_id=bob.id, message_id=answer.id, content="hijack", status="complete"
+    )
+    assert not conv.update_message(
+        session=db, user_id=alice.id, message_id=answer.id + 1000, content="x", status="complete"
+    )
+    db.commit()
+    with new_session(db) as later:
+        assert later.get(Message, answer.id).content == ""
+
+    assert conv.update_message(
+        session=db, user_id=alice.id, message_id=answer.id, content="partial", status="error", error="e" * 900
+    )
+    db.commit()
+    with new_session(db) as later:
+        saved = later.get(Message, answer.id)
+        assert (saved.content, saved.status, saved.error) == ("partial", "error", "e" * 500)
+        assert utcnow() - later.get(Conversation, chat.id).updated_at < timedelta(seconds=30)
+
+
+def test_truncate_from_drops_that_message_and_later_ones(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    chat = add_conversation(db, alice, "chat", ("q1", "a1", "q2", "a2"))
+    db.commit()
+    with pytest.raises(LookupError):
+        conv.truncate_from(session=db, user_id=bob.id, conversation_id=chat.id, seq=0)
+    assert conv.truncate_from(session=db, user_id=alice.id, conversation_id=chat.id, seq=2) == 2
+    conv.add_message(session=db, user_id=alice.id, conversation_id=chat.id, role="user", content="q2 edited")
+    db.commit()
+    with new_session(db) as later:
+        messages = conv.get_messages(session=later, user_id=alice.id, conversation_id=chat.id)
+        assert [(m.seq, m.content) for m in messages] == [(0, "q1"), (1, "a1"), (2, "q2 edited")]
+
+
+def test_rename_conversation(db):
+    alice = add_user(db)
+    chat = add_conversation(db, alice, "old")
+    assert conv.rename_conversation(session=db, user_id=alice.id, conversation_id=chat.id, title="  new \n  name ")
+    db.commit()
+    assert conv.get_conversation(session=db, user_id=alice.id, conversation_id=chat.id).title == "new name"
+    assert conv.rename_conversation(session=db, user_id=alice.id, conversation_id=chat.id, title="   ")
+    assert conv.rename_conversation(session=db, user_id=alice.id, conversation_id=chat.id + 1000, title="x") is False
+    db.commit()
+    with new_session(db) as later:
+        assert later.get(Conversation, chat.id).title == "new name"
+
+
+def test_delete_conversation_removes_its_messages(db):
+    alice = add_user(db)
+    gone = add_conversation(db, alice, "gone", ("q", "a"))
+    kept = add_conversation(db, alice, "kept", ("q",))
+    db.commit()
+    assert conv.delete_conversation(session=db, user_id=alice.id, conversation_id=gone.id)
+    db.commit()
+    assert titles(conv.list_conversations(session=db, user_id=alice.id)) == ["kept"]
+    assert list(db.exec(select(Message.conversation_id))) == [kept.id]
+    assert not conv.delete_conversation(session=db, user_id=alice.id, conversation_id=gone.id)
+
+
+def test_mark_interrupted_stops_streaming_answers_and_keeps_their_text(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    for user in (alice, bob):
+        chat = add_conversation(db, user, "chat", ("question",))
+        conv.add_message(
+            session=db,
+            user_id=user.id,
+            conversation_id=chat.id,
+            role="assistant",
+            content="half an",
+            status="streaming",
+        )
+    db.commit()
+    assert conv.mark_interrupted(session=db) == 2
+    db.commit()
+    with new_session(db) as later:
+        rows = sorted((m.role, m.status, m.content) for m in later.exec(select(Message)))
+        assert rows == [("assistant", "stopped", "half an")] * 2 + [("user", "complete", "question")] * 2
+        assert conv.mark_interrupted(session=later) == 0
+
+
+def test_old_conversations_are_those_idle_longer_than_the_limit(db):
+    alice = add_user(db)
+    now = utcnow()
+    for title, age in (("ancient", 400), ("old", 31), ("recent", 29)):
+        set_updated(db, add_conversation(db, alice, title), now - timedelta(days=age))
+    db.commit()
+    assert sorted(titles(conv.old_conversations(session=db, days=30, now=now))) == ["ancient", "old"]
+    assert titles(conv.old_conversations(session=db, days=365, now=now)) == ["ancient"]
+    assert sorted(titles(conv.old_conversations(session=db, days=30))) == ["ancient", "old"]
+
+
+def test_times_read_back_as_the_same_utc_instant(db):
+    """The test server runs in Asia/Seoul: a stored instant must come back unchanged and in UTC."""
+    alice = add_user(db)
+    chat = add_conversation(db, alice)
+    written = datetime(2026, 3, 1, 23, 30, 15, 123456, tzinfo=UTC)
+    set_updated(db, chat, written)
+    db.commit()
+    with new_session(db) as later:
+        read = later.get(Conversation, chat.id).updated_at
+        assert read == written and read.utcoffset() == timedelta(0)
+
+
+def test_text_with_nul_characters_is_saved(db):
+    """PostgreSQL text cannot hold NUL (SQLite can): a pasted or streamed NUL must not lose the message."""
+    alice = add_user(db)
+    chat = conv.create_conversation(session=db, user_id=alice.id, title="a\x00b")
+    question = conv.add_message(
+        session=db, user_id=alice.id, conversation_id=chat.id, role="user", content="q\x00", attachment_name="f\x00.txt"
+    )
+    answer = conv.add_message(session=db, user_id=alice.id, conversation_id=chat.id, role="assistant", content="")
+    assert conv.update_message(
+        session=db, user_id=alice.id, message_id=answer.id, content="an\x00swer", status="error", error="e\x00"
+    )
+    assert conv.rename_conversation(session=db, user_id=alice.id, conversation_id=chat.id, title="x\x00y")
+    db.commit()
+    with new_session(db) as later:
+        assert later.get(Conversation, chat.id).title == "xy"
+        assert (later.get(Message, question.id).content, later.get(Message, question.id).attachment_name) == (
+            "q",
+            "f.txt",
+        )
+        assert (later.get(Message, answer.id).content, later.get(Message, answer.id).error) == ("answer", "e")
+
+
+def test_make_title_is_one_short_line():
+    assert conv.make_title("  How do I\n reset   my password? ") == "How do I reset my password?"
+    long = conv.make_title("Please summarise the attached quarterly report for the board")
+    assert long.endswith("…") and len(long) <= 30
+    assert long.startswith("Please summarise the attached")
+    assert conv.make_title(" \n ") == "New chat"
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path / 'migrations.db').as_posix()}"
+    return pg.create_database(request.getfixturevalue("postgres_url"), "fabrix_migrations")
+
+
+def test_migrations_upgrade_downgrade_and_upgrade_again(empty_db_url):
+    engine = make_engine(empty_db_url)
+    try:
+        migrate(empty_db_url, "upgrade", "head")
+        assert APP_TABLES <= set(inspect(engine).get_table_names())
+        check = alembic(empty_db_url, "check")  # the models and the migrated schema agree
+        assert check.returncode == 0, check.stdout + check.stderr
+
+        migrate(empty_db_url, "downgrade", "base")
+        assert not APP_TABLES & set(inspect(engine).get_table_names())
+
+        migrate(empty_db_url, "upgrade", "head")
+        assert APP_TABLES <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
