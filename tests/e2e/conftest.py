@@ -146,7 +146,17 @@ def stop_app(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory) -> Iterator[AppServer]:
+def build_lock() -> Iterator[None]:
+    """One browser-test session at a time per checkout: they all build into the same .web/."""
+    import fcntl
+
+    with open(ROOT / ".e2e.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory, build_lock) -> Iterator[AppServer]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./run.sh test does it as root)")
     server = start_app(tmp_path_factory.mktemp("app"))
