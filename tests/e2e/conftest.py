@@ -21,7 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium by default; on Windows point FABRIX_CHROMIUM at chrome.exe or msedge.exe.
+CHROMIUM = os.environ.get("FABRIX_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -112,7 +113,7 @@ def start_app(data_dir: Path, extra_toml: str = "") -> AppServer:
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=os.name != "nt",
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_TIMEOUT
@@ -133,23 +134,32 @@ def start_app(data_dir: Path, extra_toml: str = "") -> AppServer:
 
 
 def stop_app(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    """Stop the app and everything it started (its process group on Linux)."""
+    if process.poll() is not None:
+        return
+    if os.name == "nt":
+        process.terminate()
+        process.wait(timeout=30)
+        return
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
 def build_lock() -> Iterator[None]:
     """One browser-test session at a time per checkout: they all build into the same .web/."""
-    import fcntl
-
+    try:
+        import fcntl
+    except ImportError:  # Windows: one test run at a time is the user's own business
+        yield
+        return
     with open(ROOT / ".e2e.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
