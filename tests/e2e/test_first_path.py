@@ -111,3 +111,16 @@ def test_another_users_conversation_is_not_found(browser, app_server):
     expect(page.get_by_text("Conversation not found.")).to_be_visible()
     expect(page.get_by_text("My private question")).to_have_count(0)
     other.close()
+
+
+def test_health_and_security_headers(app_server):
+    import httpx
+
+    response = httpx.get(f"{app_server.url}/health", timeout=20)
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {"status": "ok", "database": "ok", "fabrix": "ok", "mode": "demo"}
+    page = httpx.get(f"{app_server.url}/login", follow_redirects=True, timeout=20)
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "strict-origin-when-cross-origin"
