@@ -88,6 +88,12 @@ migrate() {
 }
 
 setup_chromium() {
+  # Korean fonts so screenshots of the Korean UI show letters, not boxes (best effort).
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && ! fc-list 2>/dev/null | grep -qi nanum; then
+    step "Installing Korean fonts for the browser tests' screenshots (fonts-nanum)"
+    (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-nanum >/dev/null) ||
+      echo "WARNING: could not install fonts-nanum; Korean text in screenshots will show as boxes."
+  fi
   if [ -x /usr/bin/chromium ]; then
     step "Chromium for browser tests: /usr/bin/chromium"
     return 0

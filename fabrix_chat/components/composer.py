@@ -1,18 +1,87 @@
-"""The input bar: Enter sends, Shift+Enter breaks the line, Esc (anywhere) stops."""
+"""The input bar: Enter sends, Shift+Enter breaks the line, Esc (anywhere) stops; one attached file.
+
+The text field grows with its text (CSS `field-sizing: content`, capped by max-height). Attach
+file opens the chooser limited to the allow-list and the size limit; the file is uploaded at
+once (with progress in its chip) and sent with the next question.
+"""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from fabrix_chat.components.common import icon_button
-from fabrix_chat.state.chat import ChatState
+from fabrix_chat.services import files as file_service
+from fabrix_chat.state.chat import UPLOAD_ID, ChatState
 from fabrix_chat.state.ui import tr
+
+
+def _refused(rejected: rx.Var) -> rx.event.EventSpec:
+    """Only the reasons go to the server: the refused File objects themselves would be sent over
+    the websocket as binary attachments (megabytes of them)."""
+    codes = rx.Var(f"(({rejected}) || []).flatMap((r) => ((r && r.errors) || []).map((e) => e.code))").to(list[str])
+    return ChatState.upload_rejected(codes)
+
+
+def attach_button() -> rx.Component:
+    """A button inside the drop zone: clicking it (or dropping a file on it) picks the file."""
+    return rx.upload.root(
+        icon_button("paperclip", tr("attach_file"), disabled=ChatState.uploading),
+        id=UPLOAD_ID,
+        accept=file_service.accept_map(),
+        max_size=ChatState.upload_max_bytes,
+        max_files=1,
+        multiple=False,
+        no_keyboard=True,  # the button inside is the keyboard stop; the zone needs none of its own
+        on_drop=ChatState.receive_upload(
+            rx.upload_files_chunk(upload_id=UPLOAD_ID, on_upload_progress=ChatState.set_upload_progress)
+        ),
+        on_drop_rejected=_refused,
+        class_name="attach-zone",
+    )
+
+
+def attachment_chip() -> rx.Component:
+    """The attached file: name and size (or upload progress) and Remove file."""
+    return rx.cond(
+        ChatState.uploading | (ChatState.attachment_name != ""),
+        rx.el.div(
+            rx.icon("paperclip", size=14, aria_hidden="true"),
+            rx.cond(
+                ChatState.uploading,
+                rx.fragment(
+                    rx.el.span(tr("uploading_file"), class_name="chip-name"),
+                    rx.el.div(
+                        rx.el.div(
+                            class_name="chip-bar-fill",
+                            style={"width": ChatState.upload_progress.to_string() + "%"},
+                        ),
+                        role="progressbar",
+                        aria_label=tr("upload_progress"),
+                        aria_valuemin=0,
+                        aria_valuemax=100,
+                        aria_valuenow=ChatState.upload_progress,
+                        class_name="chip-bar",
+                    ),
+                ),
+                rx.fragment(
+                    rx.el.span(ChatState.attachment_name, class_name="chip-name"),
+                    rx.el.span(ChatState.attachment_size, class_name="chip-size"),
+                ),
+            ),
+            icon_button("x", tr("remove_file"), ChatState.remove_file, small=True),
+            class_name="file-chip",
+            role="group",
+            aria_label=tr("attached_file"),
+        ),
+    )
 
 
 def composer() -> rx.Component:
     return rx.el.div(
-        rx.form(
-            rx.el.div(
+        rx.el.div(
+            attachment_chip(),
+            attach_button(),
+            rx.form(
                 rx.el.textarea(
                     name="message",
                     id="composer-input",
@@ -33,12 +102,19 @@ def composer() -> rx.Component:
                         class_name="send-button",
                         id="stop-button",
                     ),
-                    icon_button("arrow-up", tr("send_message"), type="submit", class_name="send-button"),
+                    icon_button(
+                        "arrow-up",
+                        tr("send_message"),
+                        type="submit",
+                        class_name="send-button",
+                        disabled=ChatState.uploading,
+                    ),
                 ),
-                class_name="composer",
+                on_submit=ChatState.send_message,
+                reset_on_submit=True,
+                class_name="composer-form",
             ),
-            on_submit=ChatState.send_message,
-            reset_on_submit=True,
+            class_name="composer",
         ),
         class_name="composer-wrap",
     )

@@ -1,8 +1,10 @@
 """Answers as markdown: GFM tables, highlighted code with a copy button, and never raw HTML.
 
-Reflex's markdown turns rehype-raw on by default, which would render (and run) HTML from an
-answer; use_raw=False makes react-markdown show such HTML as text. Link URLs go through
-react-markdown's default URL filter, which drops javascript: and other unsafe schemes.
+Answers are untrusted text. Reflex's markdown turns rehype-raw on by default, which would
+render (and run) HTML from an answer; use_raw=False makes react-markdown show such HTML as
+text. react-markdown's URL filter empties javascript: and other unsafe link targets; links are
+then rendered as anchors only for http(s) and mailto targets (anything else is plain text, so
+nothing from an answer can be clicked into running script), opening in a new tab.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ import reflex as rx
 
 from fabrix_chat.components.common import icon_button
 from fabrix_chat.state.ui import tr
+
+# Inside a component-map function, `props` holds the element's attributes from react-markdown.
+_HREF = rx.Var("(props.href || '')").to(str)
+_SAFE_HREF = rx.Var("/^(https?:|mailto:)/i.test(props.href || '')").to(bool)
 
 
 def _code_block(text, **props) -> rx.Component:
@@ -21,6 +27,17 @@ def _code_block(text, **props) -> rx.Component:
     )
 
 
+def _link(text, **_props) -> rx.Component:
+    return rx.el.span(
+        rx.cond(
+            _SAFE_HREF,
+            rx.el.a(text, href=_HREF, target="_blank", rel="noopener noreferrer nofollow"),
+            rx.el.span(text, class_name="unsafe-link"),
+        ),
+        class_name="md-link",
+    )
+
+
 @rx.memo
 def markdown_view(content: rx.Var[str]) -> rx.Component:
     """A React component of its own: its component map uses hooks, and messages are rendered in a
@@ -28,7 +45,7 @@ def markdown_view(content: rx.Var[str]) -> rx.Component:
     return rx.markdown(
         content,
         use_raw=False,
-        component_map={"pre": _code_block},
+        component_map={"pre": _code_block, "a": _link},
         class_name="markdown-body",
     )
 

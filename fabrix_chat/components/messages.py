@@ -19,9 +19,11 @@ def _attachment(message: MessageView) -> rx.Component:
         message.attachment_name != "",
         rx.el.div(
             rx.icon("paperclip", size=14, aria_hidden="true"),
-            rx.el.span(message.attachment_name),
-            rx.el.span(message.attachment_size),
+            rx.el.span(message.attachment_name, class_name="attachment-name"),
+            rx.el.span(message.attachment_size, class_name="attachment-size"),
             class_name="attachment",
+            role="group",
+            aria_label=tr("attached_file"),
         ),
     )
 
@@ -78,6 +80,11 @@ def assistant_message(message: MessageView) -> rx.Component:
         rx.el.div(
             rx.el.div(markdown(message.content), class_name="bubble"),
             rx.cond(message.status == "stopped", rx.el.div(tr("stopped"), class_name="message-status")),
+            # A failed answer keeps what arrived, and says why it ended (also after a reload).
+            rx.cond(
+                (message.status == "error") & (message.error != ""),
+                rx.el.div(message.error, class_name="message-status message-error"),
+            ),
             rx.el.div(
                 icon_button("copy", tr("copy_message"), rx.set_clipboard(message.content), small=True),
                 rx.cond(
@@ -98,9 +105,12 @@ def streaming_message() -> rx.Component:
     return rx.el.article(
         _bot_icon(),
         rx.el.div(
-            rx.cond(
-                ChatState.stream_status != "",
-                rx.el.div(ChatState.stream_status, class_name="stream-status", aria_live="polite"),
+            # FabriX STATUS events: a transient line above the answer, never part of its text.
+            rx.el.div(
+                ChatState.stream_status,
+                class_name="stream-status",
+                role="status",
+                hidden=ChatState.stream_status == "",
             ),
             rx.el.div(markdown(ChatState.stream_text), class_name="typing-cursor"),
             class_name="bubble",

@@ -1,10 +1,17 @@
-"""The sidebar: agent picker, new chat, search, the conversation list and the signed-in user."""
+"""The sidebar: agent picker, new chat, search, the conversation list and the signed-in user.
+
+Open it is 280 px wide; collapsed it is a 56 px rail holding only Toggle sidebar and New chat
+(its contents keep their width and are clipped, so the 0.3 s width transition reads as a
+drawer sliding, not as text re-wrapping). Which of the two shows at which screen width is
+decided in assets/styles.css from the `data-sidebar` attribute of the page (see UIState).
+"""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from fabrix_chat.components.common import icon_button, text_button
+from fabrix_chat.components.common import icon_button, language_button, text_button, theme_button
+from fabrix_chat.state.auth import AuthState
 from fabrix_chat.state.chat import AgentOption, ChatState, ConversationItem
 from fabrix_chat.state.ui import UIState, tr
 
@@ -17,15 +24,16 @@ def agent_picker() -> rx.Component:
         rx.el.div(
             rx.el.span(tr("agent"), class_name="field-label"),
             icon_button("refresh-cw", tr("refresh_agents"), ChatState.load_agents(True), small=True),
-            style={"display": "flex", "align_items": "center", "justify_content": "space-between"},
+            class_name="field-head",
         ),
         rx.select.root(
-            rx.select.trigger(aria_label=tr("agent"), style={"width": "100%"}),
-            rx.select.content(rx.foreach(ChatState.agents, option)),
+            rx.select.trigger(aria_label=tr("agent"), class_name="agent-trigger"),
+            rx.select.content(rx.foreach(ChatState.agents, option), position="popper"),
             value=ChatState.selected_agent_id,
             on_change=ChatState.select_agent,
             disabled=ChatState.streaming,
         ),
+        class_name="agent-picker",
     )
 
 
@@ -40,6 +48,7 @@ def conversation_row(item: ConversationItem) -> rx.Component:
                 aria_label=item.title,
                 class_name="conversation-link",
                 underline="none",
+                on_click=UIState.after_navigation,
             ),
             rx.el.div(
                 icon_button("pencil", tr("rename_chat"), ChatState.ask_rename(item.id), small=True),
@@ -59,54 +68,89 @@ def conversation_list() -> rx.Component:
             ChatState.conversations.length() == 0,
             rx.el.div(
                 rx.cond(ChatState.search_query != "", tr("no_matches"), tr("no_chats")),
-                class_name="group-label",
+                class_name="list-empty",
             ),
         ),
         class_name="conversation-list",
-        aria_label=tr("search_chats"),
+        aria_label=tr("main_navigation"),
     )
 
 
 def sidebar_footer() -> rx.Component:
+    """The signed-in user and the per-browser settings (language, theme), then Log out."""
     return rx.el.div(
-        rx.icon("circle-user", size=20, aria_hidden="true"),
-        rx.el.span(ChatState.username, class_name="sidebar-user"),
-        icon_button(
-            "languages",
-            tr("language"),
-            UIState.set_lang(rx.cond(UIState.lang == "ko", "en", "ko")),
-            small=True,
+        rx.el.div(
+            language_button(),
+            theme_button(),
+            class_name="footer-settings",
         ),
-        icon_button("moon", tr("toggle_theme"), rx.toggle_color_mode, small=True),
-        icon_button("log-out", tr("log_out"), ChatState.log_out, small=True),
+        rx.el.div(
+            rx.el.div(rx.icon("user-round", size=16, aria_hidden="true"), class_name="avatar", aria_hidden="true"),
+            rx.el.span(ChatState.username, class_name="sidebar-user"),
+            icon_button("log-out", tr("log_out"), ChatState.log_out, small=True),
+            class_name="footer-user",
+        ),
         class_name="sidebar-footer",
+    )
+
+
+def new_chat_button() -> rx.Component:
+    """A pill with its label when open; in the rail only the icon shows (the name stays)."""
+    return rx.el.button(
+        rx.icon("square-pen", size=18, aria_hidden="true"),
+        rx.el.span(tr("new_chat"), class_name="new-chat-label"),
+        aria_label=tr("new_chat"),
+        title=tr("new_chat"),
+        type="button",
+        on_click=[ChatState.new_chat, UIState.after_navigation],
+        class_name="new-chat",
     )
 
 
 def sidebar() -> rx.Component:
     return rx.el.aside(
         rx.el.div(
-            icon_button("panel-left", tr("toggle_sidebar"), UIState.toggle_sidebar),
+            icon_button(
+                "panel-left",
+                tr("toggle_sidebar"),
+                UIState.toggle_sidebar,
+                class_name="sidebar-toggle",
+                aria_controls="sidebar",
+            ),
             rx.el.span(tr("app_name"), class_name="sidebar-brand"),
             class_name="sidebar-top",
         ),
+        new_chat_button(),
         rx.el.div(
-            text_button(rx.fragment(rx.icon("plus", size=16, aria_hidden="true"), tr("new_chat")), ChatState.new_chat),
             agent_picker(),
-            rx.el.input(
-                type="search",
-                aria_label=tr("search_chats"),
-                placeholder=tr("search_chats"),
-                value=ChatState.search_query,
-                on_change=ChatState.set_search_query.debounce(300),
-                class_name="text-input",
+            rx.el.div(
+                rx.icon("search", size=16, aria_hidden="true", class_name="search-icon"),
+                rx.el.input(
+                    type="search",
+                    aria_label=tr("search_chats"),
+                    placeholder=tr("search_chats"),
+                    value=ChatState.search_query,
+                    on_change=ChatState.set_search_query.debounce(300),
+                    class_name="text-input search-input",
+                ),
+                class_name="search-box",
             ),
             conversation_list(),
-            sidebar_footer(),
+            rx.cond(
+                AuthState.is_admin,
+                rx.link(
+                    rx.icon("shield", size=16, aria_hidden="true"),
+                    tr("admin_link"),
+                    href="/admin",
+                    class_name="admin-link",
+                    underline="none",
+                ),
+            ),
             class_name="sidebar-body",
         ),
+        sidebar_footer(),
         class_name="sidebar",
-        data_open=rx.cond(UIState.sidebar_open, "true", "false"),
+        id="sidebar",
     )
 
 
@@ -121,6 +165,7 @@ def dialogs() -> rx.Component:
                 rx.alert_dialog.action(text_button(tr("delete"), ChatState.confirm_delete, kind="danger")),
                 class_name="dialog-actions",
             ),
+            class_name="dialog-card",
         ),
         open=ChatState.delete_id != 0,
         on_open_change=lambda _open: ChatState.cancel_delete,
@@ -143,6 +188,7 @@ def dialogs() -> rx.Component:
                 ),
                 on_submit=lambda _form: ChatState.confirm_rename,
             ),
+            class_name="dialog-card",
         ),
         open=ChatState.rename_id != 0,
         on_open_change=lambda _open: ChatState.cancel_rename,

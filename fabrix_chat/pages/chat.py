@@ -1,4 +1,9 @@
-"""/chat and /chat/{id}: the sidebar, the conversation and the composer."""
+"""/chat and /chat/{id}: the sidebar, the conversation and the composer.
+
+`data-sidebar` on the page ("auto", "open" or "closed", from UIState) and the CSS media queries
+in assets/styles.css decide the layout: desktop (>= 1024 px) sidebar beside the chat, tablet a
+rail that opens over the chat, phone (<= 767 px) an overlay with a scrim behind it.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +17,34 @@ from fabrix_chat.state.chat import ChatState
 from fabrix_chat.state.ui import UIState, tr
 
 
+def main_header() -> rx.Component:
+    return rx.el.header(
+        # Only on phones, where the sidebar is hidden: the sidebar's own toggle is then out of view.
+        icon_button(
+            "menu", tr("toggle_sidebar"), UIState.toggle_sidebar, class_name="mobile-toggle", aria_controls="sidebar"
+        ),
+        rx.el.div(
+            rx.cond(ChatState.conversation_title != "", ChatState.conversation_title, tr("app_name")),
+            class_name="main-title",
+        ),
+        class_name="main-header",
+    )
+
+
 def chat_page() -> rx.Component:
     return rx.el.div(
         sidebar(),
-        rx.el.div(class_name="scrim", on_click=UIState.close_sidebar, hidden=~UIState.sidebar_open),
+        rx.el.div(class_name="scrim", on_click=UIState.close_sidebar, aria_hidden="true"),
         rx.el.main(
-            rx.el.header(
-                icon_button("menu", tr("toggle_sidebar"), UIState.toggle_sidebar, class_name="mobile-toggle"),
-                rx.el.div(ChatState.conversation_title, class_name="main-title"),
-                rx.cond(ChatState.demo_mode, rx.el.div(tr("demo_mode"), class_name="demo-notice", role="status")),
-                class_name="main-header",
-            ),
+            main_header(),
             thread(),
             composer(),
+            # Under the input bar, where Gemini keeps its own disclaimer: seen, never in the way.
+            rx.cond(ChatState.demo_mode, rx.el.div(tr("demo_mode"), class_name="demo-notice", role="status")),
             class_name="main",
         ),
         dialogs(),
         rx.script(src="/chat.js"),
         class_name="app-shell",
-        data_sidebar=rx.cond(UIState.sidebar_open, "true", "false"),
-        on_mount=rx.call_script("window.innerWidth < 1024", callback=UIState.init_layout),
+        data_sidebar=UIState.sidebar,
     )

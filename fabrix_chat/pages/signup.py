@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
-from fabrix_chat.components.common import labelled_input, text_button
+from fabrix_chat.components.common import auth_layout, labelled_input, text_button
 from fabrix_chat.state.auth import SignupState
 from fabrix_chat.state.ui import tr
 
 
 def signup_page() -> rx.Component:
-    return rx.el.main(
+    return auth_layout(
         rx.form(
             rx.el.h1(tr("signup_title")),
             labelled_input(tr("username"), "username", auto_complete="username", required=True, max_length=32),
@@ -31,9 +31,8 @@ def signup_page() -> rx.Component:
                 rx.el.div(SignupState.signup_error, role="alert", class_name="form-error"),
             ),
             text_button(tr("sign_up"), kind="primary", type="submit"),
-            rx.el.p(tr("have_account"), " ", rx.link(tr("log_in"), href="/login")),
+            rx.el.p(tr("have_account"), " ", rx.link(tr("log_in"), href="/login"), class_name="auth-switch"),
             on_submit=SignupState.sign_up,
             class_name="auth-card",
         ),
-        class_name="auth-page",
     )

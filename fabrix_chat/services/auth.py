@@ -31,6 +31,7 @@ def _dummy_hash() -> bytes:
 
 
 def hash_password(password: str) -> str:
+    """A bcrypt hash of the password (salted, BCRYPT_ROUNDS)."""
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(BCRYPT_ROUNDS)).decode("ascii")
 
 
@@ -58,12 +59,14 @@ def password_problem(password: str) -> str | None:
 
 
 def username_problem(username: str) -> str | None:
+    """The i18n key of what is wrong with a new username, or None."""
     if not USERNAME_RE.match(username.strip().lower()):
         return "username_invalid"
     return None
 
 
 def email_problem(email: str, allowed_domains: tuple[str, ...]) -> str | None:
+    """The i18n key of what is wrong with an email; the domain must be listed exactly (no subdomains)."""
     email = email.strip().lower()
     if len(email) > 254 or not EMAIL_RE.match(email):
         return "email_invalid"
@@ -73,7 +76,10 @@ def email_problem(email: str, allowed_domains: tuple[str, ...]) -> str | None:
 
 
 def invite_key_matches(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.strip().encode("utf-8"), expected.encode("utf-8"))
+    """Constant-time comparison; both sides are hashed first so not even the length leaks."""
+    given_digest = hashlib.sha256(given.strip().encode("utf-8")).digest()
+    expected_digest = hashlib.sha256(expected.encode("utf-8")).digest()
+    return hmac.compare_digest(given_digest, expected_digest)
 
 
 def new_session_token() -> tuple[str, str]:
@@ -83,6 +89,7 @@ def new_session_token() -> tuple[str, str]:
 
 
 def hash_token(token: str) -> str:
+    """What the database stores of a session token: its SHA-256, so a leaked table signs no one in."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -124,6 +131,7 @@ class LoginThrottle:
             return max((self._delay_for(k, now) for k in keys), default=0.0)
 
     def failed(self, *keys: str, now: float | None = None) -> None:
+        """Count one failed attempt against each key."""
         now = time.monotonic() if now is None else now
         with self._lock:
             if len(self._failures) > 10_000:
@@ -136,9 +144,30 @@ class LoginThrottle:
                 record.last = now
 
     def succeeded(self, *keys: str) -> None:
+        """Forget the keys' failures."""
         with self._lock:
             for key in keys:
                 self._failures.pop(key, None)
 
 
-login_throttle = LoginThrottle()
+# A username is slowed after 3 failures, a client address only after 20: several people may reach
+# the app from one address (a NAT or a reverse proxy) and one person's typos must not slow the rest.
+user_throttle = LoginThrottle(free_attempts=3)
+client_throttle = LoginThrottle(free_attempts=20)
+# Wrong invite keys, per client: 6 digits are few enough to guess without a brake.
+signup_throttle = LoginThrottle(free_attempts=10)
+
+
+def login_wait_seconds(username: str, client: str) -> float:
+    """Seconds before this username may try again from this client (0: now)."""
+    return max(user_throttle.wait_seconds(username), client_throttle.wait_seconds(client))
+
+
+def record_failed_login(username: str, client: str) -> None:
+    user_throttle.failed(username)
+    client_throttle.failed(client)
+
+
+def record_successful_login(username: str, client: str) -> None:
+    """Clears the username's failures; the client's stay, or anyone with an account could wipe them."""
+    user_throttle.succeeded(username)

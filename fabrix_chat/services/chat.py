@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -23,6 +24,7 @@ from fabrix_chat.fabrix.limiter import RateLimited, RateLimiter
 from fabrix_chat.models import Message
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import usage as usage_repo
+from fabrix_chat.services import files
 
 log = logging.getLogger(__name__)
 
@@ -128,17 +130,43 @@ _agents_cache: tuple[float, list[Agent]] | None = None
 _agents_lock = asyncio.Lock()
 
 
-async def list_agents(refresh: bool = False) -> list[Agent]:
-    """The agents FabriX offers, cached for AGENT_CACHE_SECONDS (refresh=True reloads)."""
+async def list_agents(refresh: bool = False, *, user_id: int | None = None, username: str = "") -> list[Agent]:
+    """The agents FabriX offers, cached for AGENT_CACHE_SECONDS (refresh=True reloads).
+
+    Each real call to FabriX (not a cache hit) is recorded as usage of kind "agents", for the
+    given user when there is one.
+    """
     global _agents_cache
     async with _agents_lock:
         if not refresh and _agents_cache and time.monotonic() - _agents_cache[0] < AGENT_CACHE_SECONDS:
             return _agents_cache[1]
         started = time.monotonic()
-        agents = await get_client().list_agents()
+        try:
+            agents = await get_client().list_agents()
+        except fx.FabrixError as exc:
+            await _record_agents_call(user_id, username, started, exc.kind)
+            raise
+        await _record_agents_call(user_id, username, started, "ok")
         log.info("agent list: %d agents in %.0f ms", len(agents), (time.monotonic() - started) * 1000)
         _agents_cache = (time.monotonic(), agents)
         return agents
+
+
+async def _record_agents_call(user_id: int | None, username: str, started: float, outcome: str) -> None:
+    try:
+        await run_db(
+            usage_repo.record_usage,
+            user_id=user_id,
+            username=username,
+            agent_id="",
+            kind="agents",
+            tokens_in=0,
+            tokens_out=0,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            outcome=outcome,
+        )
+    except Exception:  # usage is bookkeeping: the agent list still reaches the user
+        log.exception("recording agent-list usage failed")
 
 
 def clear_agent_cache() -> None:
@@ -168,15 +196,21 @@ async def consume_answer(job: dict[str, Any], update: Update) -> None:
     def waiting(_seconds: float) -> None:
         update(status=i18n.t("waiting_for_capacity", lang))
 
+    attached = job.get("file") or {}
     try:
         await limiter.acquire(
             user=str(job["username"]),
             tokens=tokens_in,
-            max_wait=settings.rate_limit.chat_max_wait_seconds,
+            max_wait=(
+                settings.rate_limit.file_max_wait_seconds if attached else settings.rate_limit.chat_max_wait_seconds
+            ),
             on_wait=waiting,
         )
         update(status="")
         email = settings.fabrix_api.user_email or str(job.get("email", ""))
+        if attached:
+            tokens_out = await _ask_with_file(job, attached, contents, email, update)
+            return
         stream = get_client().stream_answer(agent_id=str(job["agent_id"]), contents=contents, user_email=email or None)
         try:
             async for event in stream:
@@ -202,11 +236,37 @@ async def consume_answer(job: dict[str, Any], update: Update) -> None:
     except RateLimited:
         outcome = "busy"
         raise
+    except Exception:
+        # Not a FabriX failure (a bug, the database, a file): still not an answered question.
+        outcome = "error"
+        log.exception("answer %s failed unexpectedly", job.get("message_id"))
+        raise
     finally:
         latency_ms = int((time.monotonic() - started) * 1000)
         if latency_ms > 5000 and outcome == "ok":
             log.warning("slow answer: %d ms for message %s", latency_ms, job.get("message_id"))
         await _record(job, tokens_in, tokens_out, latency_ms, outcome, limiter)
+
+
+async def _ask_with_file(
+    job: dict[str, Any], attached: dict[str, Any], contents: list[str], email: str, update: Update
+) -> int:
+    """A question about a stored file: sent from disk, answered in one piece; returns the answer's tokens."""
+    path = Path(str(attached["path"]))
+    if not files.is_private_file(path):
+        raise ValueError("only files from the private uploads folder are sent")
+    # The file endpoint answers only when it is done: say what is happening meanwhile.
+    update(status=i18n.t("reading_file", str(job.get("lang", "en"))))
+    text = await get_client().ask_with_file(
+        agent_id=str(job["agent_id"]),
+        contents=contents,
+        file_path=path,
+        filename=str(attached["name"]),
+        content_type=str(attached["content_type"]),
+        user_email=email or None,
+    )
+    update(text=text, status="")
+    return estimate_tokens(text)
 
 
 async def _record(
@@ -240,9 +300,12 @@ def plain_error(exc: BaseException, lang: str = "en") -> str:
     if isinstance(exc, fx.FabrixRateLimited):
         return i18n.t("error_rate_limited", lang, seconds=max(1, math.ceil(exc.retry_after or 5)))
     if isinstance(exc, fx.FabrixContentFiltered):
-        return i18n.t("error_filtered", lang, detail=exc.message)
+        # The filter sends its reason in several languages: show the user's when it is there.
+        return i18n.t("error_filtered", lang, detail=exc.texts.get(lang) or exc.message)
     if isinstance(exc, fx.FabrixUpstreamError):
-        return i18n.t("error_upstream", lang, detail=exc.message)
+        return i18n.t("error_upstream", lang)
+    if isinstance(exc, (fx.FabrixNetworkError, fx.FabrixTimeout)) and exc.received_any:
+        return i18n.t("error_connection_lost", lang)
     keys = {
         fx.FabrixTimeout: "error_timeout",
         fx.FabrixNetworkError: "error_network",

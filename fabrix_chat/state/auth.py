@@ -1,13 +1,16 @@
 """Who is signed in: the session cookie, log-in, sign-up and log-out.
 
-The browser holds a random token in a session cookie (gone when the browser closes); the
-server stores only its hash, so a session can be revoked and expires after idle minutes.
+The browser holds a random token in a session cookie (no max-age, so it is gone when the
+browser closes); the server stores only its SHA-256, so a session can be revoked and ends
+after `session_idle_minutes` without activity. Passwords, password hashes and token hashes
+never become state vars: only the vars below are ever sent to the browser.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 import reflex as rx
 
@@ -26,9 +29,13 @@ HOME_ROUTE = "/chat"
 
 
 class AuthState(rx.State):
+    # No max_age: a session cookie, which the browser drops when it closes.
     auth_token: str = rx.Cookie("", name="fabrix_session", same_site="strict")
     username: str = ""
     is_admin: bool = False
+    # True after a signed-in browser found its session gone (idle, revoked, account disabled):
+    # the log-in page then says why the user is there.
+    session_ended: bool = False
     lang_hint: str = "en"
     _user_id: int = 0
 
@@ -49,6 +56,7 @@ class AuthState(rx.State):
         )
         if user is None:
             self._forget()
+            self.session_ended = True
             return None
         self._user_id = user.id or 0
         self.username = user.username
@@ -66,6 +74,7 @@ class AuthState(rx.State):
         client = self.router.session.client_ip or ""
         await run_db(users_repo.create_session, user_id=user.id, token_hash=token_hash, client=client)
         self.auth_token = token
+        self.session_ended = False
         self._user_id = user.id or 0
         self.username = user.username
         self.is_admin = user.is_admin
@@ -78,12 +87,19 @@ class AuthState(rx.State):
 
     @rx.event
     async def redirect_if_signed_in(self):
-        """on_load of /login and /signup: a signed-in user goes straight to the chat."""
+        """on_load of /login and /signup: a signed-in user goes straight to the chat.
+
+        A fresh visit starts with a clean form: the error of an earlier attempt is cleared
+        (the "session ended" notice stays: it says why the user is here).
+        """
         if self.auth_token and await self.current_user() is not None:
             return rx.redirect(HOME_ROUTE)
+        (await self.get_state(LoginState)).login_error = ""
+        (await self.get_state(SignupState)).signup_error = ""
 
     @rx.event
     async def log_out(self):
+        """End the session in the database and in this browser at once (no confirmation)."""
         if self.auth_token:
             await run_db(users_repo.end_session, token_hash=auth_service.hash_token(self.auth_token))
         self._forget()
@@ -96,30 +112,34 @@ class LoginState(AuthState):
 
     @rx.event
     async def log_in(self, form: dict):
+        """Check the username and password; failures are slowed per username and per client."""
         lang = (await self.get_state(UIState)).lang
         username = str(form.get("username", "")).strip().lower()
         password = str(form.get("password", ""))
         self.login_error = ""
+        self.session_ended = False
         if not username or not password:
             self.login_error = i18n.t("fill_all_fields", lang)
             return
         client = self.router.session.client_ip or "unknown"
-        keys = (f"user:{username}", f"client:{client}")
-        wait = auth_service.login_throttle.wait_seconds(*keys)
+        wait = auth_service.login_wait_seconds(username, client)
         if wait > 0:
-            self.login_error = i18n.t("login_slow_down", lang, seconds=int(wait) + 1)
+            # Refused before the password is even checked, and not counted as another failure.
+            self.login_error = i18n.t("login_slow_down", lang, seconds=math.ceil(wait))
             return
         user = await run_db(users_repo.get_user_by_username, username=username)
         ok = await asyncio.to_thread(auth_service.verify_password, password, user.password_hash if user else None)
         if not ok or user is None:
-            auth_service.login_throttle.failed(*keys)
+            auth_service.record_failed_login(username, client)
             log.info("failed log-in for %r from %s", username, client)
             self.login_error = i18n.t("bad_credentials", lang)
             return
         if not user.is_active:
+            # Said only to someone who knows the password, so it reveals nothing to a guesser.
+            log.info("log-in refused for disabled user %s", user.username)
             self.login_error = i18n.t("account_disabled", lang)
             return
-        auth_service.login_throttle.succeeded(*keys)
+        auth_service.record_successful_login(username, client)
         await self._start_session(user)
         log.info("user %s logged in", user.username)
         return rx.redirect(HOME_ROUTE)
@@ -130,6 +150,7 @@ class SignupState(AuthState):
 
     @rx.event
     async def sign_up(self, form: dict):
+        """Create the account (invite key, allowed email domain, unique name and email), then sign in."""
         lang = (await self.get_state(UIState)).lang
         settings = get_settings()
         username = str(form.get("username", "")).strip().lower()
@@ -138,10 +159,17 @@ class SignupState(AuthState):
         confirm = str(form.get("confirm_password", ""))
         invite = str(form.get("invite_key", ""))
         self.signup_error = ""
+        client = self.router.session.client_ip or "unknown"
         problem: str | None = None
+        wait = auth_service.signup_throttle.wait_seconds(client)
+        if wait > 0:
+            self.signup_error = i18n.t("login_slow_down", lang, seconds=math.ceil(wait))
+            return
         if not all((username, email, password, confirm, invite)):
             problem = "fill_all_fields"
         elif not auth_service.invite_key_matches(invite, settings.auth.admin_signup_key):
+            auth_service.signup_throttle.failed(client)
+            log.info("sign-up with a wrong invite key from %s", client)
             problem = "invite_key_wrong"
         else:
             problem = (

@@ -1,9 +1,12 @@
-"""The chat page: conversation list, messages, agents, and the streamed answer.
+"""The chat page: conversation list, messages, agents, the attached file and the streamed answer.
 
 The answer being streamed lives in its own vars (`stream_text`, `stream_status`) so each
 update sends only the answer, never the whole conversation. Streaming runs as a background
 event that holds the state lock only to write those vars, batched to about 14 updates a
-second, and saves the answer to the database at least every SAVE_INTERVAL seconds.
+second (the first chunk at once), and saves the answer at least every SAVE_INTERVAL seconds.
+
+Every handler that reads or changes a conversation checks the signed-in user itself, and the
+repository functions it calls are scoped to that user: another user's id is simply "not found".
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import reflex as rx
 
@@ -22,6 +27,7 @@ from fabrix_chat.db import run_db
 from fabrix_chat.models import Conversation, Message
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.services import chat as chat_service
+from fabrix_chat.services import files as file_service
 from fabrix_chat.state.auth import LOGIN_ROUTE, AuthState
 from fabrix_chat.state.ui import UIState
 
@@ -30,9 +36,17 @@ log = logging.getLogger(__name__)
 BATCH_INTERVAL = 0.07  # seconds between UI updates after the first chunk (about 14 a second)
 SAVE_INTERVAL = 1.5  # the streamed answer reaches the database at least this often
 MAX_MESSAGE_CHARS = 20_000
+UPLOAD_ID = "composer-upload"
+
+
+@dataclasses.dataclass
+class _Running:
+    user_id: int
+    task: asyncio.Task
+
 
 # Upstream consumers of running answers, by assistant message id, so Stop can end one at once.
-_RUNNING: dict[int, asyncio.Task] = {}
+_RUNNING: dict[int, _Running] = {}
 
 
 @dataclasses.dataclass
@@ -64,16 +78,6 @@ class AgentOption:
     short_id: str = ""
 
 
-def _size_label(size: int) -> str:
-    if not size:
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
-
-
 def message_view(message: Message) -> MessageView:
     return MessageView(
         id=message.id or 0,
@@ -83,7 +87,7 @@ def message_view(message: Message) -> MessageView:
         status=message.status,
         error=message.error,
         attachment_name=message.attachment_name,
-        attachment_size=_size_label(message.attachment_size),
+        attachment_size=file_service.size_label(message.attachment_size),
     )
 
 
@@ -104,12 +108,16 @@ def date_group(when: datetime, now: datetime) -> str:
 def conversation_items(
     conversations: list[Conversation], lang: str, now: datetime | None = None
 ) -> list[ConversationItem]:
+    """Sidebar rows, newest first, each group's first row marked so its heading is shown once."""
     now = now or datetime.now(UTC)
     items: list[ConversationItem] = []
     previous = ""
     for conversation in conversations:
-        group = date_group(conversation.updated_at, now)
-        local = conversation.updated_at.astimezone()
+        updated = conversation.updated_at
+        if updated.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+            updated = updated.replace(tzinfo=UTC)
+        group = date_group(updated, now)
+        local = updated.astimezone()
         time_label = local.strftime("%H:%M") if group == "today" else local.strftime("%Y-%m-%d")
         items.append(
             ConversationItem(
@@ -123,6 +131,19 @@ def conversation_items(
         )
         previous = group
     return items
+
+
+def rejection_text(reason: str, lang: str) -> str:
+    """The plain message for a refused file (UploadRejected.reason or the chooser's reason)."""
+    if reason == "type":
+        return i18n.t("error_upload_type", lang, allowed=file_service.allowed_text())
+    if reason == "size":
+        return i18n.t("error_upload_size", lang, limit=get_settings().upload.max_mb)
+    if reason == "count":
+        return i18n.t("error_upload_count", lang)
+    if reason == "empty":
+        return i18n.t("error_upload_empty", lang)
+    return i18n.t("error_upload_failed", lang)
 
 
 @dataclasses.dataclass
@@ -141,6 +162,59 @@ class _StreamBuffer:
             self.status = status
         self.dirty = True
         self.wake.set()
+
+
+async def pump_answer(
+    consumer: asyncio.Task,
+    buffer: _StreamBuffer,
+    publish: Callable[[str, str], Awaitable[bool]],
+    save: Callable[[str], Awaitable[None]],
+    *,
+    batch_interval: float = BATCH_INTERVAL,
+    save_interval: float = SAVE_INTERVAL,
+) -> None:
+    """Show and save the answer while `consumer` fills `buffer`, until the consumer ends.
+
+    The first change is published at once; after that at most one update per batch_interval,
+    each carrying everything received meanwhile. The text is saved whenever save_interval has
+    passed since the last save. `publish` returns False when the page no longer wants this
+    answer, which cancels the consumer.
+    """
+    try:
+        await _pump(consumer, buffer, publish, save, batch_interval, save_interval)
+    except BaseException:
+        consumer.cancel()  # never leave an upstream request running without a reader
+        raise
+
+
+async def _pump(consumer, buffer, publish, save, batch_interval: float, save_interval: float) -> None:
+    last_save = time.monotonic()
+    saved_text = ""
+    first = True
+    while True:
+        # Unsaved text wakes the loop at its save time even if nothing else arrives (a stall).
+        until_save = save_interval - (time.monotonic() - last_save) if buffer.text != saved_text else None
+        waiter = asyncio.ensure_future(buffer.wake.wait())
+        await asyncio.wait(
+            {consumer, waiter},
+            timeout=None if until_save is None else max(0.0, until_save),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        waiter.cancel()
+        buffer.wake.clear()
+        if buffer.dirty:
+            buffer.dirty = False
+            if not await publish(buffer.text, buffer.status):
+                consumer.cancel()
+            if not first and not consumer.done():
+                await asyncio.sleep(batch_interval)  # let chunks gather into one update
+            first = False
+        if time.monotonic() - last_save >= save_interval and buffer.text != saved_text:
+            saved_text = buffer.text
+            last_save = time.monotonic()
+            await save(buffer.text)
+        if consumer.done():
+            return
 
 
 class ChatState(AuthState):
@@ -173,8 +247,18 @@ class ChatState(AuthState):
     editing_seq: int = -1
     edit_text: str = ""
     demo_mode: bool = False
+    # the attached file of the next question (the chip in the composer)
+    attachment_name: str = ""
+    attachment_size: str = ""
+    uploading: bool = False
+    upload_progress: int = 0
+    upload_max_bytes: int = 100 * 1024 * 1024
+    _upload_round: int = 0  # bumped by Remove file, so an upload finishing after it is dropped
 
     _stream_message_id: int = 0
+    _job: dict[str, Any] = {}  # the next answer to stream (never sent to the browser)
+    _pending_file: dict[str, Any] = {}  # the uploaded file waiting for its question
+    _retry_file: dict[str, Any] = {}  # the file of a failed or stopped answer, kept for Retry
     _lang: str = "en"
     _alert_kind: str = ""  # "agents" when the alert is about the agent list
 
@@ -223,9 +307,27 @@ class ChatState(AuthState):
         self.alert_retry = retry
         self._alert_kind = kind
 
+    def _show_not_found(self) -> None:
+        """What another user's (or a deleted) conversation looks like: nothing of it, just "not found"."""
+        self.conversation_id = 0
+        self.conversation_title = ""
+        self.messages = []
+        self.not_found = True
+
     async def _refresh_conversations(self, user_id: int) -> None:
         rows = await run_db(conv_repo.list_conversations, user_id=user_id, query=self.search_query)
         self.conversations = conversation_items(rows, self._lang)
+
+    def _clear_attachment(self) -> None:
+        self._pending_file = {}
+        self.attachment_name = ""
+        self.attachment_size = ""
+        self.uploading = False
+        self.upload_progress = 0
+
+    async def _discard_file(self, stored: dict[str, Any]) -> None:
+        if stored.get("path"):
+            await asyncio.to_thread(file_service.delete_file, stored["path"])
 
     # --- page loading --------------------------------------------------------------------
 
@@ -235,12 +337,18 @@ class ChatState(AuthState):
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
-        self.demo_mode = get_settings().fabrix_api.demo_mode
+        settings = get_settings()
+        self.demo_mode = settings.fabrix_api.demo_mode
+        self.upload_max_bytes = settings.upload_max_bytes
         self._lang = (await self.get_state(UIState)).lang
-        self.alert_text = ""
+        conversation_id = self._route_conversation_id()
+        if conversation_id != self.conversation_id or self._alert_kind == "agents" or not conversation_id:
+            # An alert about the conversation just asked in stays when its own page opens.
+            self.alert_text = ""
+            self.alert_retry = False
+            self._alert_kind = ""
         self.editing_seq = -1
         self.not_found = False
-        conversation_id = self._route_conversation_id()
         await self._refresh_conversations(user.id)
         if conversation_id == 0:
             self.conversation_id = 0
@@ -258,12 +366,10 @@ class ChatState(AuthState):
             else None
         )
         if conversation is None:
-            self.conversation_id = 0
-            self.conversation_title = ""
-            self.messages = []
-            self.not_found = True
+            self._show_not_found()
             return
         messages = await run_db(conv_repo.get_messages, user_id=user_id, conversation_id=conversation_id) or []
+        # The answer still streaming in this tab is shown from `stream_text`, not from the database.
         live = self._stream_message_id if self.streaming else 0
         self.conversation_id = conversation_id
         self.conversation_title = conversation.title
@@ -273,15 +379,20 @@ class ChatState(AuthState):
 
     @rx.event
     async def load_agents(self, refresh: bool = False):
+        """Fill the agent picker; `refresh` (the reload button, Retry) skips the cache."""
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
-        await self._load_agents(refresh=bool(refresh))
+        self.agents_loading = True
+        try:
+            await self._load_agents(user, refresh=bool(refresh))
+        finally:
+            self.agents_loading = False
 
-    async def _load_agents(self, refresh: bool = False) -> bool:
+    async def _load_agents(self, user, refresh: bool = False) -> bool:
         """Fill the picker (cached list unless refresh); False, with an alert, when there are none."""
         try:
-            agents = await chat_service.list_agents(refresh=refresh)
+            agents = await chat_service.list_agents(refresh=refresh, user_id=user.id, username=user.username)
         except Exception as exc:  # every failure becomes a plain alert with Retry
             log.warning("agent list failed: %s", exc)
             detail = chat_service.plain_error(exc, self._lang)
@@ -302,22 +413,28 @@ class ChatState(AuthState):
 
     @rx.event
     async def select_agent(self, agent_id: str):
+        """The picker: the open conversation remembers the agent chosen for it."""
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
-        if agent_id not in {a.id for a in self.agents}:
+        agent_id = str(agent_id)
+        if agent_id not in {a.id for a in self.agents} or self.streaming:
             return
-        self.selected_agent_id = agent_id
         if self.conversation_id:
-            await run_db(
+            ok = await run_db(
                 conv_repo.set_conversation_agent,
                 user_id=user.id,
                 conversation_id=self.conversation_id,
                 agent_id=agent_id,
             )
+            if not ok:
+                self._show_not_found()
+                return
+        self.selected_agent_id = agent_id
 
     @rx.event
     async def set_search_query(self, query: str):
+        """The search box: conversations whose title or messages contain the text."""
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
@@ -327,9 +444,9 @@ class ChatState(AuthState):
     @rx.event
     def retry(self):
         """The alert's Retry: reload the agents, or ask the last question again."""
-        self.alert_text = ""
-        self.alert_retry = False
-        if not self.agents:
+        kind = self._alert_kind
+        self.dismiss_alert()
+        if kind == "agents" or not self.agents:
             return ChatState.load_agents(True)
         if self.messages and self.messages[-1].role == "assistant":
             return ChatState.regenerate
@@ -345,11 +462,16 @@ class ChatState(AuthState):
     @rx.event
     async def send_message(self, form: dict):
         """Composer submit: save the question, then stream the answer in the background."""
-        question = str(form.get("message", "")).strip()
-        result = await self._ask(question)
-        if result is None and question and not self.streaming:
+        typed = str(form.get("message", "")).strip()
+        if self.uploading:
+            self._show_alert(i18n.t("error_upload_pending", self._lang))
+            return rx.set_value("composer-input", typed) if typed else None
+        attachment = dict(self._pending_file)
+        question = typed or (i18n.t("file_default_question", self._lang) if attachment else "")
+        result = await self._ask(question, attachment=attachment or None)
+        if result is None and typed:
             # Not sent (the alert says why): give the text back rather than lose it.
-            return rx.set_value("composer-input", question)
+            return rx.set_value("composer-input", typed)
         return result
 
     @rx.event
@@ -358,7 +480,28 @@ class ChatState(AuthState):
         last_user = next((m for m in reversed(self.messages) if m.role == "user"), None)
         if last_user is None:
             return
-        return await self._ask(last_user.content, replace_from_seq=last_user.seq)
+        attachment = await self._file_for(last_user)
+        if attachment is False:
+            return
+        return await self._ask(last_user.content, replace_from_seq=last_user.seq, attachment=attachment)
+
+    async def _file_for(self, question: MessageView) -> dict[str, Any] | None | bool:
+        """The file to send again with an earlier question: None if it had none, False (with an
+        alert) when it had one that is no longer kept and none is attached now."""
+        if not question.attachment_name:
+            return None
+        kept = self._retry_file
+        if (
+            kept
+            and kept.get("conversation_id") == self.conversation_id
+            and kept.get("seq") == question.seq
+            and await asyncio.to_thread(file_service.is_kept, kept["path"])
+        ):
+            return {k: kept[k] for k in ("path", "name", "size", "content_type")}
+        if self._pending_file:
+            return dict(self._pending_file)
+        self._show_alert(i18n.t("error_file_gone", self._lang))
+        return False
 
     @rx.event
     def start_edit(self, seq: int):
@@ -366,7 +509,7 @@ class ChatState(AuthState):
             return
         message = next((m for m in self.messages if m.seq == seq and m.role == "user"), None)
         if message is not None:
-            self.editing_seq = seq
+            self.editing_seq = message.seq
             self.edit_text = message.content
 
     @rx.event
@@ -376,32 +519,40 @@ class ChatState(AuthState):
 
     @rx.event
     def set_edit_text(self, text: str):
-        self.edit_text = str(text)
+        self.edit_text = str(text)[: MAX_MESSAGE_CHARS + 1]
 
     @rx.event
     async def save_edit(self):
         """The edited question replaces itself and everything after it, then is asked again."""
         seq, text = self.editing_seq, self.edit_text.strip()
-        if seq < 0:
+        message = next((m for m in self.messages if m.seq == seq and m.role == "user"), None)
+        if message is None:
+            return
+        attachment = await self._file_for(message)
+        if attachment is False:
             return
         self.editing_seq = -1
-        return await self._ask(text, replace_from_seq=seq)
+        return await self._ask(text, replace_from_seq=seq, attachment=attachment)
 
-    async def _ask(self, question: str, replace_from_seq: int | None = None):
+    async def _ask(self, question: str, replace_from_seq: int | None = None, attachment: dict | None = None):
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
-        if self.streaming:
-            return
         self._lang = (await self.get_state(UIState)).lang
-        self.alert_text = ""
+        if self.streaming:
+            self._show_alert(i18n.t("error_answer_running", self._lang))
+            return
+        self._show_alert("")
         if not question:
             self._show_alert(i18n.t("error_empty_message", self._lang))
             return
         if len(question) > MAX_MESSAGE_CHARS:
             self._show_alert(i18n.t("error_message_too_long", self._lang, limit=MAX_MESSAGE_CHARS))
             return
-        if not self.selected_agent_id and not await self._load_agents():
+        if attachment and not await asyncio.to_thread(file_service.is_kept, attachment["path"]):
+            self._show_alert(i18n.t("error_file_gone", self._lang))
+            return
+        if not self.selected_agent_id and not await self._load_agents(user):
             return
         new_conversation = self.conversation_id == 0
         try:
@@ -412,18 +563,26 @@ class ChatState(AuthState):
                 agent_id=self.selected_agent_id,
                 question=question,
                 replace_from_seq=replace_from_seq,
+                attachment_name=attachment["name"] if attachment else "",
+                attachment_size=int(attachment["size"]) if attachment else 0,
             )
         except LookupError:
-            self.not_found = True
-            self.messages = []
+            self._show_not_found()
             return
         except Exception:
             log.exception("saving a question failed")
             self._show_alert(i18n.t("error_saving", self._lang))
             return
+        # A file kept for Retry is not needed once another question is asked.
+        if self._retry_file and (not attachment or attachment.get("path") != self._retry_file.get("path")):
+            await self._discard_file(self._retry_file)
+        self._retry_file = {}
+        if attachment and attachment.get("path") == self._pending_file.get("path"):
+            self._clear_attachment()
         self.conversation_id = prepared.conversation_id
         self.conversation_title = prepared.title
         self.not_found = False
+        self.editing_seq = -1
         self.messages = [message_view(m) for m in prepared.history] + [message_view(prepared.question)]
         self.streaming = True
         self.stream_conversation_id = prepared.conversation_id
@@ -431,53 +590,50 @@ class ChatState(AuthState):
         self.stream_status = ""
         self._stream_message_id = prepared.answer_id
         await self._refresh_conversations(user.id)
-        job = {
+        self._job = {
             "user_id": user.id,
             "username": user.username,
             "email": user.email,
             "agent_id": self.selected_agent_id,
             "message_id": prepared.answer_id,
             "conversation_id": prepared.conversation_id,
+            "question_seq": prepared.question.seq,
             "contents": prepared.contents,
             "lang": self._lang,
+            "kind": "file" if attachment else "chat",
+            "file": attachment or {},
         }
-        events = [ChatState.stream_answer(job)]
+        # The job stays on the server: the event carries no arguments a browser could forge.
+        events = [ChatState.stream_answer]
         if new_conversation:
             events.insert(0, rx.redirect(f"/chat/{prepared.conversation_id}"))
         return events
 
     @rx.event(background=True)
-    async def stream_answer(self, job: dict):
+    async def stream_answer(self):
         """Read the answer from FabriX into `stream_text`, saving it as it grows."""
+        async with self:
+            job, self._job = self._job, {}
+            if not job or self._stream_message_id != int(job.get("message_id", 0)):
+                return
         message_id = int(job["message_id"])
         buffer = _StreamBuffer()
         consumer = asyncio.create_task(chat_service.consume_answer(job, buffer.update))
-        _RUNNING[message_id] = consumer
-        last_save = time.monotonic()
-        saved_text = ""
-        first = True
+        _RUNNING[message_id] = _Running(user_id=int(job["user_id"]), task=consumer)
+
+        async def publish(text: str, status: str) -> bool:
+            async with self:
+                if self._stream_message_id != message_id:
+                    return False
+                self.stream_text = text
+                self.stream_status = status
+                return True
+
+        async def save(text: str) -> None:
+            await chat_service.save_answer(job, text, "streaming")
+
         try:
-            while True:
-                waiter = asyncio.create_task(buffer.wake.wait())
-                await asyncio.wait({consumer, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                buffer.wake.clear()
-                if buffer.dirty:
-                    buffer.dirty = False
-                    async with self:
-                        if self._stream_message_id != message_id:
-                            consumer.cancel()
-                        self.stream_text = buffer.text
-                        self.stream_status = buffer.status
-                    if not first and not consumer.done():
-                        await asyncio.sleep(BATCH_INTERVAL)  # let chunks gather into one update
-                    first = False
-                if time.monotonic() - last_save >= SAVE_INTERVAL and buffer.text != saved_text:
-                    saved_text = buffer.text
-                    last_save = time.monotonic()
-                    await chat_service.save_answer(job, buffer.text, "streaming")
-                if consumer.done():
-                    break
+            await pump_answer(consumer, buffer, publish, save)
         finally:
             _RUNNING.pop(message_id, None)
         status, error_text, retry = "complete", "", False
@@ -487,10 +643,19 @@ class ChatState(AuthState):
             status = "stopped"
         except Exception as exc:
             status = "error"
-            error_text = chat_service.plain_error(exc, self._lang)
+            error_text = chat_service.plain_error(exc, str(job.get("lang", "en")))
             retry = chat_service.retry_makes_sense(exc)
         await chat_service.save_answer(job, buffer.text, status, error_text)
+        stored = job.get("file") or {}
+        if stored and status == "complete":
+            await self._discard_file(stored)  # answered: the file is not kept
         async with self:
+            if stored and status != "complete":
+                self._retry_file = {
+                    **stored,
+                    "conversation_id": int(job["conversation_id"]),
+                    "seq": int(job["question_seq"]),
+                }
             if self._stream_message_id == message_id:
                 self._stream_message_id = 0
                 self.streaming = False
@@ -508,7 +673,7 @@ class ChatState(AuthState):
                         )
                     ]
                     if error_text:
-                        self._show_alert(error_text, retry=retry)
+                        self._show_alert(error_text, retry=retry, kind="answer")
             await self._refresh_conversations(int(job["user_id"]))
 
     @rx.event
@@ -517,9 +682,118 @@ class ChatState(AuthState):
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
-        task = _RUNNING.get(self._stream_message_id)
-        if task is not None:
-            task.cancel()
+        running = _RUNNING.get(self._stream_message_id)
+        if running is not None and running.user_id == user.id:
+            running.task.cancel()
+
+    # --- the attached file -------------------------------------------------------------
+
+    @rx.event(background=True)
+    async def receive_upload(self, chunks: rx.UploadChunkIterator):
+        """Attach file: write the upload into the user's private folder as it arrives.
+
+        The type and the size are checked again here (the browser's checks can be bypassed);
+        an oversized upload is cut off at the limit and nothing of it is kept.
+        """
+        async with self:
+            user = await self.current_user()
+            lang = self._lang
+        if user is None:
+            return  # the upload request fails; nothing is written
+        incoming = aiter(chunks)
+        try:
+            first = await anext(incoming)
+        except StopAsyncIteration:
+            # The chooser refused the file (react-dropzone still calls on_drop, with no files):
+            # upload_rejected has already said why.
+            return
+        async with self:
+            self._upload_round += 1
+            round_ = self._upload_round
+            self.uploading = True
+            self.upload_progress = 0
+            if self._alert_kind == "upload":
+                self.alert_text = ""
+                self._alert_kind = ""
+
+        async def all_chunks():
+            yield first
+            async for chunk in incoming:
+                yield chunk
+
+        problem = ""
+        stored: file_service.StoredFile | None = None
+        try:
+            stored = await file_service.store_upload(
+                all_chunks(), user_id=user.id or 0, limit=get_settings().upload_max_bytes
+            )
+        except file_service.UploadRejected as exc:
+            problem = rejection_text(exc.reason, lang)
+        except asyncio.CancelledError:
+            # The browser stopped sending (Remove file, a closed tab, a lost network).
+            async with self:
+                if round_ == self._upload_round:
+                    self.uploading = False
+                    self.upload_progress = 0
+            raise
+        except Exception:
+            log.exception("storing an upload failed")
+            problem = i18n.t("error_upload_failed", lang)
+        async with self:
+            if round_ != self._upload_round:
+                # Removed, or replaced by a newer upload, while it was arriving: not wanted.
+                previous, stored = (stored.as_dict() if stored else {}), None
+            else:
+                previous = dict(self._pending_file) if stored is not None else {}
+                self.uploading = False
+                self.upload_progress = 0
+                if stored is not None:
+                    self._pending_file = stored.as_dict()
+                    self.attachment_name = stored.name
+                    self.attachment_size = file_service.size_label(stored.size)
+                elif problem:
+                    self._show_alert(problem, kind="upload")
+        if previous.get("path") and previous.get("path") != (stored.path if stored else ""):
+            await self._discard_file(previous)  # one file per message: the new one replaces it
+
+    @rx.event
+    def upload_rejected(self, codes: list[str]):
+        """The chooser refused the file (type or size) before sending it: say why, in the chat.
+
+        `codes` are react-dropzone's reasons ("file-too-large", "file-invalid-type", ...).
+        """
+        reasons = {str(code) for code in codes or []}
+        if "file-too-large" in reasons:
+            reason = "size"
+        elif "too-many-files" in reasons:
+            reason = "count"
+        elif "file-invalid-type" in reasons:
+            reason = "type"
+        else:
+            reason = "failed"
+        self._show_alert(rejection_text(reason, self._lang), kind="upload")
+
+    @rx.event
+    def set_upload_progress(self, progress: dict):
+        try:
+            fraction = float(progress.get("progress", 0))
+        except (TypeError, ValueError, AttributeError):
+            return
+        self.upload_progress = max(0, min(100, int(fraction * 100)))
+
+    @rx.event
+    async def remove_file(self):
+        """The chip's Remove file: stop an upload in progress or forget the uploaded file."""
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        self._upload_round += 1
+        if self.uploading:
+            self._clear_attachment()
+            return rx.cancel_upload(UPLOAD_ID)
+        stored = dict(self._pending_file)
+        self._clear_attachment()
+        await self._discard_file(stored)
 
     # --- conversation list actions -----------------------------------------------------
 
@@ -529,6 +803,7 @@ class ChatState(AuthState):
 
     @rx.event
     async def ask_delete(self, conversation_id: int):
+        """A row's Delete chat: open the confirmation dialog (for the user's own chats only)."""
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
@@ -546,25 +821,29 @@ class ChatState(AuthState):
 
     @rx.event
     async def confirm_delete(self):
+        """The dialog's Delete: the chat and its messages go (an answer still streaming stops)."""
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
         conversation_id, self.delete_id = self.delete_id, 0
+        self.delete_title = ""
         if not conversation_id:
             return
-        if self.streaming and self.stream_conversation_id == conversation_id:
-            task = _RUNNING.get(self._stream_message_id)
-            if task is not None:
-                task.cancel()
         deleted = await run_db(conv_repo.delete_conversation, user_id=user.id, conversation_id=conversation_id)
         if not deleted:
             self._show_alert(i18n.t("conversation_not_found", self._lang))
+            return
+        if self.streaming and self.stream_conversation_id == conversation_id:
+            running = _RUNNING.get(self._stream_message_id)
+            if running is not None and running.user_id == user.id:
+                running.task.cancel()
         await self._refresh_conversations(user.id)
         if conversation_id == self.conversation_id:
             return rx.redirect("/chat")
 
     @rx.event
     async def ask_rename(self, conversation_id: int):
+        """A row's Rename chat: open the dialog with the current title (the user's own chats only)."""
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect

@@ -79,8 +79,12 @@ def _server_env(secrets: Path) -> dict[str, str]:
     return env
 
 
-def start_app(data_dir: Path, extra_toml: str = "") -> AppServer:
-    """Start the app in service mode on a free port; wait until a page and the back end answer."""
+def start_app(data_dir: Path, extra_toml: str = "", *, workers: int = 1) -> AppServer:
+    """Start the app in service mode on a free port; wait until a page and the back end answer.
+
+    Each instance builds into its own web folder beside data_dir: the build hard-codes the
+    server's port and is served from disk, so two instances must never share one.
+    """
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     secrets = data_dir / "secrets.toml"
@@ -89,6 +93,8 @@ def start_app(data_dir: Path, extra_toml: str = "") -> AppServer:
         encoding="utf-8",
     )
     env = _server_env(secrets)
+    env["REFLEX_WEB_WORKDIR"] = str(data_dir.parent / f"{data_dir.name}-web")
+    env["GRANIAN_WORKERS"] = str(workers)
     subprocess.run(
         [sys.executable, "-m", "fabrix_chat.manage", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True
     )

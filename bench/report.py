@@ -1,0 +1,160 @@
+"""Print the results table (markdown) from bench/results/*.json: `.venv/bin/python bench/report.py`.
+
+Also writes it to bench/results/latest.md; paste it into bench/README.md after a full run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def pair(stats: dict[str, float]) -> str:
+    return f"{ms(stats['p50'])} / {ms(stats['p95'])}"
+
+
+def verdict(met: bool) -> str:
+    return "**met**" if met else "**not met**"
+
+
+def table() -> str:
+    rows: list[str] = []
+    machines: list[str] = []
+
+    def note_machine(name: str, data: dict[str, Any]) -> None:
+        m = data["machine"]
+        end = data.get("load_avg_at_end", [])
+        machines.append(f"| {name} | {m['date']} | {m['load_avg_at_start'][0]} → {end[0] if end else '?'} |")
+
+    ops = load("app_ops")
+    if ops:
+        note_machine("bench_app_ops", ops)
+        c, s, err = ops["seconds"]["concurrent"], ops["seconds"]["single_user"], ops["seconds"]["errors"]
+        users = ops["users"]
+
+        def op_row(label: str, key: str, target: float | None) -> None:
+            shown = f"{pair(c[key])} (1 user: {ms(s[key]['p50'])})"
+            errors = f", {len(err[key])} errors" if err[key] else ""
+            if target is None:
+                rows.append(f"| {label} | {shown}{errors} | — | (context) |")
+            else:
+                ok = c[key]["p95"] < target and not err[key]
+                rows.append(f"| {label} | {shown}{errors} | < {ms(target)} | {verdict(ok)} |")
+
+        op_row(f"Login, {users} at once", "login", 1.0)
+        op_row(f"Agent list, {users} at once (page load; cache cold in round 1)", "agent_list_first_load", 2.0)
+        op_row(f"Agent list reload, {users} at once (every one calls FabriX)", "agent_list_reload", 2.0)
+        op_row(f"Conversation list (100 chats), {users} at once", "conversation_list", 1.0)
+        op_row(f"Open a 500-message conversation, {users} at once", "open_500_message_conversation", None)
+        op_row(f"Message save in that 500-message conversation, {users} at once", "message_save", 0.5)
+        op_row(f"Message save in a 5-message conversation, {users} at once", "message_save_small_conversation", 0.5)
+        other = ops["seconds"]["another_users_conversation_reload"]
+        rows.append(
+            f"| Another signed-in user's conversation list during the log-in burst | "
+            f"{pair(other['during_login_burst'])} (idle: {ms(other['idle']['p50'])}) | — | (context) |"
+        )
+    ft = load("first_token")
+    if ft:
+        note_machine("bench_first_token", ft)
+        a = ft["all"]["added_by_app"]
+        rows.append(
+            f"| First token added by the app, browser-observed ({a['n']} asks) | {pair(a)} | < 100 ms p95 | "
+            f"{verdict(ft['target']['met'])} |"
+        )
+        w = ft["websocket_client_follow_up"]["added_by_app"]
+        rows.append(f"| … the server's share (Python websocket client, {w['n']} asks) | {pair(w)} | — | (context) |")
+    st = load("50_streams")
+    if st:
+        note_machine("bench_50_streams", st)
+        problems = {
+            k: sum(len(p[k]) for p in st["phases"].values()) for k in ("errors", "lost", "truncated", "different")
+        }
+        answers = sum(p["asks"] for p in st["phases"].values())
+        rows.append(
+            f"| {st['users']} users streaming at once: errors / lost / truncated / different ({answers} answers) | "
+            f"{problems['errors']} / {problems['lost']} / {problems['truncated']} / {problems['different']} | 0 | "
+            f"{verdict(not any(problems.values()))} |"
+        )
+        for phase, p in st["phases"].items():
+            rows.append(
+                f"| … {phase} answers ({p['answer_chars']['p50']:.0f} chars): first token added by the app / "
+                f"from send | {pair(p['first_token_added_by_app_seconds'])} / "
+                f"{pair(p['first_token_from_send_seconds'])} | — | (context) |"
+            )
+        b = st["backend"]
+        rows.append(
+            f"| … backend CPU and memory during the 50 streams | {b['cpu_seconds']} CPU s in {b['wall_seconds']} s "
+            f"({b['cpu_percent_of_one_core']} % of one core), peak RSS {b['rss_peak_mb']} MB | < 512 MB | "
+            f"{verdict(b['rss_peak_mb'] < 512)} |"
+        )
+    peaks = [(n, d["backend"]["rss_peak_mb"]) for n, d in (("app_ops", ops), ("50_streams", st)) if d]
+    up = load("upload")
+    if up:
+        note_machine("bench_upload", up)
+        peaks.append(("upload", up["backend_during_browser_upload"]["rss_peak_mb"]))
+        br, cl = up["browser_path"], up["client_path"]
+        rows.append(
+            f"| 100 MB upload end to end in the browser (upload + ask + answer) | {br['total_seconds']} s "
+            f"(upload {br['upload_seconds']} s, ask {br['ask_and_answer_seconds']} s) | < 40 s | "
+            f"{verdict(up['target']['met'])} |"
+        )
+        rows.append(
+            f"| … the client alone (ask_with_file streams 100 MB from disk) | {cl['seconds']} s, "
+            f"{cl['mb_per_second']} MB/s, +{cl['driver_peak_rss_growth_mb']} MB RSS | — | (context) |"
+        )
+    if peaks:
+        worst = max(peaks, key=lambda p: p[1])
+        rows.append(
+            f"| Backend memory, peak RSS of the app's process tree in any benchmark | {worst[1]} MB ({worst[0]}) | "
+            f"< 512 MB | {verdict(worst[1] < 512)} |"
+        )
+    sb = load("stream_bytes")
+    if sb:
+        note_machine("bench_stream_bytes", sb)
+    head = "| Measurement (PRODUCT.md §9) | p50 / p95 (or value) | Target | Result |\n| --- | --- | --- | --- |\n"
+    out = head + "\n".join(rows) + "\n"
+    if sb:
+        out += (
+            "\nBytes received by the browser per streamed answer (mean of the runs), by conversation size:\n\n"
+            "| Answer / messages before | total | batches (count, max frame) | message-list frames | "
+            "conversation-list frames |\n| --- | --- | --- | --- | --- |\n"
+        )
+        for key, v in sb["mean_by_answer_and_conversation_size"].items():
+            out += (
+                f"| {key} | {v['total_bytes']:,} | {v['batch_bytes']:,} ({v['batch_frames']}, "
+                f"{v['batch_max_frame']:,}) | {v['messages_bytes']:,} | {v['conversations_bytes']:,} |\n"
+            )
+    any_data = next((d for d in (ops, ft, st, up, sb) if d), None)
+    if any_data:
+        m = any_data["machine"]
+        out += (
+            f'\nMachine: {m["cores"]} cores, {m["ram_mb"]:,} MB RAM, CPU "{m["cpu_model"]}", Python {m["python"]}, '
+            f"{m['platform']}.\n\n| Benchmark | Run at | Load average (1 min) start → end |\n| --- | --- | --- |\n"
+            + "\n".join(machines)
+            + "\n"
+        )
+    return out
+
+
+def main() -> None:
+    text = table()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.md").write_text(text, encoding="utf-8")
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

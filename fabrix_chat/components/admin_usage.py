@@ -1,0 +1,142 @@
+"""Admin page, Usage tab: the rate-limit gauge, requests per day as a chart, totals per user, agent and day."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from fabrix_chat.components.admin import data_table, panel
+from fabrix_chat.components.common import text_button
+from fabrix_chat.state.admin import AdminState, GaugeUser, UsageRow
+from fabrix_chat.state.ui import tr
+
+# SVG fill attributes cannot read CSS variables: the primary and error colours of styles.css.
+BAR_COLOR = "#2563eb"
+ERROR_BAR_COLOR = "#ef4444"
+
+USAGE_COLUMNS = [
+    "admin_col_requests",
+    "admin_col_tokens_in",
+    "admin_col_tokens_out",
+    "admin_col_errors",
+    "admin_col_latency",
+]
+
+
+def _usage_cells(row: UsageRow) -> list[rx.Component]:
+    return [
+        rx.el.td(row.key, class_name="admin-strong"),
+        rx.el.td(row.requests, class_name="admin-number"),
+        rx.el.td(row.tokens_in, class_name="admin-number"),
+        rx.el.td(row.tokens_out, class_name="admin-number"),
+        rx.el.td(row.errors, class_name="admin-number"),
+        rx.el.td(row.avg_latency_ms, class_name="admin-number"),
+    ]
+
+
+def _meter(label_key: str, used: rx.Var, limit: rx.Var, remaining: rx.Var, pct: rx.Var) -> rx.Component:
+    return rx.el.div(
+        rx.el.div(
+            rx.el.span(tr(label_key), class_name="admin-strong"),
+            rx.el.span(used, " / ", limit, " · ", remaining, " ", tr("admin_remaining")),
+            class_name="admin-meter-head",
+        ),
+        rx.el.progress(value=used, max=limit, aria_label=tr(label_key), class_name="admin-meter"),
+        class_name="admin-meter-wrap",
+        data_level=rx.cond(pct >= 90, "high", rx.cond(pct >= 70, "mid", "low")),
+    )
+
+
+def _gauge_user(row: GaugeUser) -> list[rx.Component]:
+    return [
+        rx.el.td(row.username),
+        rx.el.td(row.requests, class_name="admin-number"),
+        rx.el.td(row.tokens, class_name="admin-number"),
+    ]
+
+
+def rate_gauge() -> rx.Component:
+    gauge = AdminState.gauge
+    return panel(
+        tr("admin_rate_limit"),
+        rx.el.div(
+            _meter("admin_rpm", gauge.rpm_used, gauge.rpm_limit, gauge.rpm_remaining, gauge.rpm_percent),
+            _meter("admin_tpm", gauge.tpm_used, gauge.tpm_limit, gauge.tpm_remaining, gauge.tpm_percent),
+            class_name="admin-meters",
+        ),
+        rx.el.dl(
+            rx.el.dt(tr("admin_current_wait")),
+            rx.el.dd(gauge.wait_seconds, " s"),
+            rx.el.dt(tr("admin_waiting")),
+            rx.el.dd(gauge.waiting),
+            rx.el.dt(tr("admin_limiter_backend")),
+            rx.el.dd(gauge.backend),
+            rx.el.dt(tr("admin_updated_at")),
+            rx.el.dd(gauge.taken_at),
+            class_name="admin-facts",
+        ),
+        rx.cond(
+            AdminState.gauge_users.length() > 0,
+            data_table(
+                tr("admin_window_users"),
+                ["admin_col_user", "admin_col_requests", "admin_col_tokens"],
+                AdminState.gauge_users,
+                _gauge_user,
+            ),
+        ),
+        text_button(
+            rx.fragment(rx.icon("refresh-cw", size=14, aria_hidden="true"), tr("admin_refresh")),
+            AdminState.refresh_usage,
+        ),
+    )
+
+
+def requests_chart() -> rx.Component:
+    return panel(
+        tr("admin_requests_per_day"),
+        rx.el.figure(
+            rx.recharts.bar_chart(
+                rx.recharts.cartesian_grid(stroke_dasharray="3 3", vertical=False),
+                rx.recharts.x_axis(data_key="day", tick_line=False, interval="preserveStartEnd"),
+                rx.recharts.y_axis(allow_decimals=False, width=40),
+                rx.recharts.graphing_tooltip(),
+                rx.recharts.bar(data_key="requests", fill=BAR_COLOR, name=tr("admin_col_requests")),
+                rx.recharts.bar(data_key="errors", fill=ERROR_BAR_COLOR, name=tr("admin_col_errors")),
+                data=AdminState.usage_chart,
+                width="100%",
+                height=240,
+            ),
+            # The chart is a picture of the per-day table below, which screen readers read instead.
+            aria_hidden="true",
+            class_name="admin-chart",
+        ),
+    )
+
+
+def usage_tab() -> rx.Component:
+    return rx.el.div(
+        rate_gauge(),
+        requests_chart(),
+        rx.el.p(tr("admin_last_days"), class_name="admin-muted"),
+        data_table(
+            tr("admin_usage_per_user"),
+            ["admin_col_user", *USAGE_COLUMNS],
+            AdminState.usage_by_user,
+            _usage_cells,
+            empty_key="admin_no_usage",
+        ),
+        data_table(
+            tr("admin_usage_per_agent"),
+            ["agent", *USAGE_COLUMNS],
+            AdminState.usage_by_agent,
+            _usage_cells,
+            empty_key="admin_no_usage",
+        ),
+        data_table(
+            tr("admin_usage_per_day"),
+            ["admin_col_day", *USAGE_COLUMNS],
+            AdminState.usage_by_day,
+            _usage_cells,
+            empty_key="admin_no_usage",
+        ),
+        class_name="admin-tab-body",
+    )

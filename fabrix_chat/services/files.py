@@ -1,0 +1,257 @@
+"""Attached files: the allow-list, the size limit, and private storage while a file is asked about.
+
+A file is written chunk by chunk into data_dir/uploads/<user_id>/ (never Reflex's public upload
+folder, which is served at /_upload), its size checked while it is written, then sent to FabriX
+from disk. Files are temporary: deleted once their answer is complete (kept after a failed or
+stopped answer so Retry can send them again), and anything left behind is swept after a day.
+No Reflex here, so all of it is tested directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import mimetypes
+import os
+import secrets
+import time
+import unicodedata
+from collections.abc import AsyncIterable
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, Protocol
+
+from fabrix_chat.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+ALLOWED_EXTENSIONS: tuple[str, ...] = (
+    ".txt",
+    ".csv",
+    ".json",
+    ".xml",
+    ".py",
+    ".js",
+    ".java",
+    ".cpp",
+    ".c",
+    ".html",
+    ".css",
+    ".pdf",
+    ".md",
+    ".xlsx",
+)
+# What FabriX is told each type is (the browser's guess is not trusted).
+CONTENT_TYPES: dict[str, str] = {
+    ".txt": "text/plain",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".xml": "application/xml",
+    ".py": "text/x-python",
+    ".js": "text/javascript",
+    ".java": "text/x-java-source",
+    ".cpp": "text/x-c++src",
+    ".c": "text/x-csrc",
+    ".html": "text/html",
+    ".css": "text/css",
+    ".pdf": "application/pdf",
+    ".md": "text/markdown",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+# react-dropzone accepts a file when its MIME type OR its extension is listed. Browsers guess MIME
+# types loosely (a .log is text/plain), so list the extensions under a type no real file has.
+_EXTENSIONS_ONLY_TYPE = "application/x-fabrix-allowed"
+STALE_SECONDS = 24 * 3600
+MAX_NAME_CHARS = 255
+
+
+class UploadRejected(Exception):
+    """The file cannot be taken: `reason` is "type", "size", "empty" or "count"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Chunk(Protocol):
+    """One piece of an upload (Reflex's UploadChunk has these fields)."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file kept privately until it has been asked about."""
+
+    path: str
+    name: str
+    size: int
+    content_type: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredFile:
+        return cls(
+            path=str(data["path"]),
+            name=str(data["name"]),
+            size=int(data["size"]),
+            content_type=str(data["content_type"]),
+        )
+
+
+def display_name(filename: str) -> str:
+    """The file's own name (no folders), without control characters, at most 255 characters."""
+    name = PureWindowsPath(PurePosixPath(filename.replace("\\", "/")).name).name
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    if len(name) > MAX_NAME_CHARS:
+        stem, ext = os.path.splitext(name)
+        name = stem[: MAX_NAME_CHARS - len(ext)] + ext
+    return name or "file"
+
+
+def extension(filename: str) -> str:
+    return os.path.splitext(display_name(filename))[1].lower()
+
+
+def is_allowed(filename: str) -> bool:
+    return extension(filename) in ALLOWED_EXTENSIONS
+
+
+def content_type(filename: str) -> str:
+    ext = extension(filename)
+    return CONTENT_TYPES.get(ext) or mimetypes.guess_type(f"x{ext}")[0] or "application/octet-stream"
+
+
+def accept_map() -> dict[str, list[str]]:
+    """The `accept` prop of the file chooser: exactly the allow-list."""
+    return {_EXTENSIONS_ONLY_TYPE: list(ALLOWED_EXTENSIONS)}
+
+
+def allowed_text() -> str:
+    return " ".join(ALLOWED_EXTENSIONS)
+
+
+def size_label(size: int) -> str:
+    """1234567 -> "1.2 MB"; 0 -> ""."""
+    if not size:
+        return ""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return ""
+
+
+def uploads_root(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).data_path / "uploads"
+
+
+def user_dir(user_id: int, settings: Settings | None = None) -> Path:
+    """data_dir/uploads/<user_id>/, created readable by the app's own account only."""
+    folder = uploads_root(settings) / str(int(user_id))
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def is_private_file(path: str | Path, settings: Settings | None = None) -> bool:
+    """True when `path` lies inside the private uploads folder (so it may be read or deleted)."""
+    try:
+        Path(path).resolve().relative_to(uploads_root(settings).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def is_kept(path: str | Path) -> bool:
+    """True when a stored file is still there (and is one of ours)."""
+    return is_private_file(path) and Path(path).is_file()
+
+
+def delete_file(path: str | Path) -> None:
+    """Delete a stored file; anything outside the uploads folder is refused."""
+    if not is_private_file(path):
+        log.warning("refused to delete %s: not in the uploads folder", path)
+        return
+    with contextlib.suppress(FileNotFoundError):
+        Path(path).unlink()
+
+
+def sweep_stale(user_id: int, max_age: float = STALE_SECONDS, now: float | None = None) -> int:
+    """Delete the user's stored files older than `max_age` seconds (left by a closed tab or a crash)."""
+    now = time.time() if now is None else now
+    removed = 0
+    for path in user_dir(user_id).iterdir():
+        try:
+            if path.is_file() and now - path.stat().st_mtime > max_age:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+class FileWriter:
+    """Writes one upload into the user's private folder, refusing it as soon as it is too big."""
+
+    def __init__(self, user_id: int, filename: str, limit: int) -> None:
+        if not is_allowed(filename):
+            raise UploadRejected("type")
+        self.name = display_name(filename)
+        self.limit = limit
+        self.size = 0
+        # A random file name: the user's own name never becomes a path on this machine.
+        self.path = user_dir(user_id) / f"{secrets.token_hex(16)}{extension(filename)}"
+        self._file = open(self.path, "xb")  # noqa: SIM115 (closed by finish or abort)
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise UploadRejected("size")
+        self._file.write(data)
+
+    def finish(self) -> StoredFile:
+        self._file.close()
+        if self.size == 0:
+            self.abort()
+            raise UploadRejected("empty")
+        return StoredFile(path=str(self.path), name=self.name, size=self.size, content_type=content_type(self.name))
+
+    def abort(self) -> None:
+        """Close and delete the partial file."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+async def store_upload(chunks: AsyncIterable[Chunk], *, user_id: int, limit: int) -> StoredFile:
+    """Write an upload's chunks to the user's private folder; UploadRejected when it breaks a rule.
+
+    The size is checked as the bytes arrive, so an oversized upload is cut off at the limit
+    whatever the browser claimed. Nothing is left on disk unless the file is accepted.
+    """
+    writer: FileWriter | None = None
+    first_name = ""
+    try:
+        await asyncio.to_thread(sweep_stale, user_id)
+        async for chunk in chunks:
+            if writer is None:
+                first_name = chunk.filename
+                writer = await asyncio.to_thread(FileWriter, user_id, chunk.filename, limit)
+            elif chunk.filename != first_name:
+                raise UploadRejected("count")
+            if chunk.data:
+                await asyncio.to_thread(writer.write, chunk.data)
+        if writer is None:
+            raise UploadRejected("empty")
+        return await asyncio.to_thread(writer.finish)
+    except BaseException:
+        # Also when the browser goes away mid-upload (the task is cancelled): no partial files.
+        if writer is not None:
+            writer.abort()
+        raise

@@ -1,0 +1,603 @@
+"""The admin page's handlers, called directly on a real state tree over a real SQLite database.
+
+A signed-out visitor or a user who is not an administrator is refused by every handler (nothing
+changes, nothing is shown); an administrator's actions each do what the page promises.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reflex.state import State
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from fabrix_chat import db
+from fabrix_chat.config import FabrixSettings, ServerSettings, Settings
+from fabrix_chat.db import make_engine, session_scope
+from fabrix_chat.fabrix.errors import FabrixUnavailable
+from fabrix_chat.logging_setup import log_file_path
+from fabrix_chat.models import Message, UsageRecord, User, utcnow
+from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.repo import usage as usage_repo
+from fabrix_chat.repo import users as users_repo
+from fabrix_chat.services import auth as auth_service
+from fabrix_chat.services import chat as chat_service
+from fabrix_chat.services import maintenance
+from fabrix_chat.state import admin as admin_module
+from fabrix_chat.state.admin import USAGE_DAYS, AdminState, SettingsSection, UserRow
+from fabrix_chat.state.auth import AuthState
+
+SECRET_TOKEN = "Bearer tok-0123456789-very-secret"
+PASSWORD = "correct-horse-9"
+
+
+# --- fixtures and helpers ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        server=ServerSettings(data_dir=str(tmp_path / "data")),
+        fabrix_api=FabrixSettings(openapi_token=SECRET_TOKEN),
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings, monkeypatch) -> Iterator[Engine]:
+    """The migrated database of `settings`, used by run_db and by the admin state's settings."""
+    maintenance.migrate(settings)
+    engine = make_engine(settings.database_url)
+    monkeypatch.setattr(db, "get_engine", lambda: engine)
+    monkeypatch.setattr(admin_module, "get_settings", lambda: settings)
+    yield engine
+    engine.dispose()
+
+
+def add_user(engine: Engine, username: str, *, admin: bool = False, password: str = PASSWORD) -> int:
+    with session_scope(engine) as session:
+        user = users_repo.create_user(
+            session=session,
+            username=username,
+            email=f"{username}@example.com",
+            password_hash=auth_service.hash_password(password),
+            is_admin=admin,
+        )
+        assert user.id is not None
+        return user.id
+
+
+def sign_in(engine: Engine, user_id: int) -> str:
+    """A live session for the user, as the log-in page makes; returns the cookie's token."""
+    token, token_hash = auth_service.new_session_token()
+    with session_scope(engine) as session:
+        users_repo.create_session(session=session, user_id=user_id, token_hash=token_hash)
+    return token
+
+
+def session_alive(engine: Engine, token: str) -> bool:
+    with session_scope(engine) as session:
+        user = users_repo.get_session_user(session=session, token_hash=auth_service.hash_token(token), idle_minutes=30)
+        return user is not None
+
+
+def add_conversation(engine: Engine, user_id: int, texts: list[str], *, title: str = "t", age_days: float = 0) -> int:
+    with session_scope(engine) as session:
+        conversation = conv_repo.create_conversation(session=session, user_id=user_id, title=title)
+        assert conversation.id is not None
+        for seq, text in enumerate(texts):
+            role = "user" if seq % 2 == 0 else "assistant"
+            session.add(Message(conversation_id=conversation.id, seq=seq, role=role, content=text))
+        conversation.updated_at = utcnow() - timedelta(days=age_days)
+        session.add(conversation)
+        return conversation.id
+
+
+def new_state(token: str = "") -> AdminState:
+    """A fresh state tree, as one browser tab has it, signed in with `token`."""
+    root = State(_reflex_internal_init=True)
+    state = root.get_substate(AdminState.get_full_name().split(".")[1:])
+    assert isinstance(state, AdminState)
+    state.auth_token = token
+    return state
+
+
+async def call(state: AdminState, name: str, *args: Any) -> list[Any]:
+    """Run one handler the way Reflex does; returns what it returned or yielded (Nones dropped)."""
+    result = getattr(AdminState, name).fn(state, *args)
+    if inspect.isasyncgen(result):
+        out = [item async for item in result]
+    else:
+        out = [await result]
+    flat: list[Any] = []
+    for item in out:
+        flat.extend(item if isinstance(item, list) else [item])
+    return [item for item in flat if item is not None]
+
+
+def redirect_path(events: list[Any]) -> str | None:
+    """The path of the first rx.redirect among the events, or None."""
+    for event in events:
+        args = dict((name._js_expr, value) for name, value in getattr(event, "args", ()))
+        if "path" in args and "external" in args:
+            return args["path"]._var_value
+    return None
+
+
+def table_dump(engine: Engine) -> dict[str, list[tuple]]:
+    """Every row of the tables an admin action could change."""
+    with closing(sqlite3.connect(str(engine.url.database))) as conn:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
+            for table in ("users", "auth_sessions", "conversations", "messages", "usage_records")
+        }
+
+
+def others_rows(dump: dict[str, list[tuple]], requester: int) -> dict[str, list[tuple]]:
+    """The dump without the requester's own sign-in sessions (a disabled user's are dropped on sight)."""
+    return {**dump, "auth_sessions": [row for row in dump["auth_sessions"] if row[1] != requester]}
+
+
+# Every event handler AdminState defines, with arguments that would do something if allowed.
+def handler_calls(victim_id: int, conversation_id: int) -> dict[str, tuple]:
+    return {
+        "load_page": (),
+        "select_tab": ("settings",),
+        "set_user_query": ("a",),
+        "create_user": ({"username": "mallory", "email": "m@example.com", "password": PASSWORD, "is_admin": "on"},),
+        "disable_user": (victim_id,),
+        "enable_user": (victim_id,),
+        "make_admin": (victim_id,),
+        "remove_admin": (victim_id,),
+        "open_reset": (victim_id,),
+        "close_reset": (),
+        "set_password": ({"new_password": "new-password-1"},),
+        "generate_password": (),
+        "ask_delete_user": (victim_id,),
+        "cancel_delete_user": (),
+        "confirm_delete_user": (),
+        "set_conv_user": (str(victim_id),),
+        "set_conv_query": ("secret",),
+        "open_conversation": (conversation_id,),
+        "close_conversation": (),
+        "ask_delete_conversation": (conversation_id,),
+        "cancel_delete_conversation": (),
+        "confirm_delete_conversation": (),
+        "refresh_usage": (),
+        "set_log_level": ("ERROR",),
+        "refresh_logs": (),
+        "back_up_now": (),
+        "check_integrity": (),
+        "optimize_database": (),
+        "set_cleanup_days": ("1",),
+        "preview_cleanup": ({"days": "1"},),
+        "ask_cleanup": (),
+        "cancel_cleanup": (),
+        "confirm_cleanup": (),
+    }
+
+
+def own_handlers() -> set[str]:
+    """The event handlers AdminState adds to those of AuthState."""
+    return set(AdminState.event_handlers) - set(AuthState.event_handlers)
+
+
+ADMIN_DATA = ("users", "conversations", "view_messages", "usage_by_user", "log_lines", "backups", "settings_sections")
+
+
+def shows_no_admin_data(state: AdminState) -> bool:
+    return all(not getattr(state, name) for name in ADMIN_DATA) and not state.generated_password
+
+
+# --- who may use the page ----------------------------------------------------------------------
+
+
+def test_the_refusal_list_covers_every_handler() -> None:
+    assert set(handler_calls(1, 1)) == own_handlers()
+
+
+async def test_a_signed_out_visitor_is_sent_to_login(engine) -> None:
+    state = new_state()
+    assert redirect_path(await call(state, "load_page")) == "/login"
+    assert shows_no_admin_data(state)
+
+
+@pytest.mark.parametrize("who", ["signed out", "user", "disabled admin", "expired token"])
+async def test_every_handler_refuses_anyone_but_an_active_admin(engine, settings, who) -> None:
+    add_user(engine, "root", admin=True)
+    victim_id = add_user(engine, "victim")
+    victim_token = sign_in(engine, victim_id)
+    conversation_id = add_conversation(engine, victim_id, ["secret question", "secret answer"], age_days=400)
+    token, requester = "", 0
+    if who == "user":
+        token = sign_in(engine, add_user(engine, "plain"))
+    elif who == "disabled admin":
+        requester = add_user(engine, "requester-admin", admin=True)
+        token = sign_in(engine, requester)
+        with session_scope(engine) as session:
+            session.get(User, requester).is_active = False
+    elif who == "expired token":
+        token = "made-up-token"
+    before = others_rows(table_dump(engine), requester)
+    for name, args in handler_calls(victim_id, conversation_id).items():
+        state = new_state(token)
+        # As if the page had been open as an admin before: data and targets are in the state.
+        state.users = [UserRow(id=victim_id, username="victim")]
+        state.settings_sections = [SettingsSection(name="server")]
+        state.reset_user_id = state.delete_user_id = victim_id
+        state.conv_delete_id = conversation_id
+        state.preview_days, state.preview_conversations, state.cleanup_days = 1, 1, "1"
+        events = await call(state, name, *args)
+        expected = "/chat" if who == "user" else "/login"
+        assert redirect_path(events) == expected, name
+        assert shows_no_admin_data(state), name
+        assert state.reset_user_id == state.delete_user_id == state.conv_delete_id == 0, name
+    assert others_rows(table_dump(engine), requester) == before
+    assert session_alive(engine, victim_token)
+    assert maintenance.list_backups(settings) == []
+
+
+async def test_an_admin_who_is_demoted_loses_the_page_at_the_next_click(engine) -> None:
+    first = add_user(engine, "first", admin=True)
+    second = add_user(engine, "second", admin=True)
+    state = new_state(sign_in(engine, second))
+    assert await call(state, "load_page") == []
+    assert [u.username for u in state.users] == ["first", "second"]
+    other = new_state(sign_in(engine, first))
+    await call(other, "remove_admin", second)
+    # Demotion ended the session: the open page is cleared and sent to log in.
+    assert redirect_path(await call(state, "set_user_query", "")) == "/login"
+    assert shows_no_admin_data(state)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin(engine) -> AdminState:
+    """The state of a signed-in administrator 'root' with the page loaded."""
+    return new_state(sign_in(engine, add_user(engine, "root", admin=True)))
+
+
+def user_row(state: AdminState, username: str):
+    return next(u for u in state.users if u.username == username)
+
+
+async def test_users_are_listed_and_searched(engine, admin) -> None:
+    add_user(engine, "alice")
+    add_user(engine, "bob")
+    await call(admin, "load_page")
+    assert [u.username for u in admin.users] == ["alice", "bob", "root"]
+    await call(admin, "set_user_query", "ali")
+    assert [u.username for u in admin.users] == ["alice"]
+
+
+async def test_create_user(engine, admin) -> None:
+    await call(admin, "load_page")
+    form = {"username": "Carol", "email": "carol@example.com", "password": PASSWORD, "is_admin": True}
+    await call(admin, "create_user", form)
+    assert admin.error == ""
+    assert "carol" in admin.notice
+    row = user_row(admin, "carol")
+    assert row.is_admin and row.is_active
+    with session_scope(engine) as session:
+        user = users_repo.get_user_by_username(session=session, username="carol")
+        assert auth_service.verify_password(PASSWORD, user.password_hash)
+    await call(admin, "create_user", {**form, "email": "other@example.com"})
+    assert admin.error == "That username is taken."
+    await call(admin, "create_user", {"username": "dave", "email": "dave@example.com", "password": "short"})
+    assert "at least 8" in admin.error
+    await call(admin, "create_user", {"username": "dave", "email": "", "password": PASSWORD})
+    assert admin.error == "Fill in every field."
+    assert [u.username for u in admin.users] == ["carol", "root"]
+
+
+async def test_disable_ends_the_users_sessions_and_enable_lets_them_back(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    alice_token = sign_in(engine, alice)
+    alice_page = new_state(alice_token)
+    await call(admin, "load_page")
+    await call(admin, "disable_user", alice)
+    assert not user_row(admin, "alice").is_active
+    assert "alice" in admin.notice
+    assert not session_alive(engine, alice_token)
+    # Alice's open tab: her next event finds no session.
+    assert await alice_page.current_user() is None
+    await call(admin, "enable_user", alice)
+    assert user_row(admin, "alice").is_active
+    assert session_alive(engine, sign_in(engine, alice))
+
+
+async def test_make_admin_and_remove_admin(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    alice_token = sign_in(engine, alice)
+    await call(admin, "load_page")
+    await call(admin, "make_admin", alice)
+    assert user_row(admin, "alice").is_admin
+    assert session_alive(engine, alice_token)
+    await call(admin, "remove_admin", alice)
+    assert not user_row(admin, "alice").is_admin
+    assert not session_alive(engine, alice_token)
+
+
+@pytest.mark.parametrize(
+    ("handler", "message"),
+    [
+        ("disable_user", "You cannot disable your own account."),
+        ("remove_admin", "You cannot remove your own administrator rights"),
+        ("ask_delete_user", "You cannot delete your own account."),
+    ],
+)
+async def test_an_admin_cannot_lock_themself_out(engine, admin, handler, message) -> None:
+    await call(admin, "load_page")
+    me = user_row(admin, "root").id
+    before = table_dump(engine)
+    await call(admin, handler, me)
+    assert admin.error.startswith(message)
+    assert admin.delete_user_id == 0
+    assert table_dump(engine) == before
+
+
+async def test_reset_password_to_a_typed_one_ends_sessions(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    alice_token = sign_in(engine, alice)
+    await call(admin, "load_page")
+    await call(admin, "open_reset", alice)
+    assert admin.reset_username == "alice"
+    await call(admin, "set_password", {"new_password": "short"})
+    assert admin.reset_error == "Password must be at least 8 characters."
+    assert admin.reset_user_id == alice
+    await call(admin, "set_password", {"new_password": "brand-new-pass-1"})
+    assert admin.reset_user_id == 0
+    assert "alice" in admin.notice
+    with session_scope(engine) as session:
+        assert auth_service.verify_password("brand-new-pass-1", session.get(User, alice).password_hash)
+    assert not session_alive(engine, alice_token)
+
+
+async def test_reset_password_to_a_generated_one_shows_it_once(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    await call(admin, "load_page")
+    await call(admin, "open_reset", alice)
+    await call(admin, "generate_password")
+    generated = admin.generated_password
+    assert len(generated) >= 16
+    with session_scope(engine) as session:
+        assert auth_service.verify_password(generated, session.get(User, alice).password_hash)
+    await call(admin, "close_reset")
+    assert admin.generated_password == "" and admin.reset_user_id == 0
+
+
+async def test_delete_user_states_and_deletes_their_content(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    alice_token = sign_in(engine, alice)
+    add_conversation(engine, alice, ["q1", "a1", "q2"])
+    add_conversation(engine, alice, ["q3", "a3"])
+    await call(admin, "load_page")
+    await call(admin, "ask_delete_user", alice)
+    assert admin.delete_user_id == alice
+    assert "2 conversation(s) and 5 message(s)" in admin.delete_summary
+    await call(admin, "cancel_delete_user")
+    assert admin.delete_user_id == 0
+    await call(admin, "ask_delete_user", alice)
+    await call(admin, "confirm_delete_user")
+    assert "2 conversation(s) and 5 message(s)" in admin.notice
+    assert [u.username for u in admin.users] == ["root"]
+    dump = table_dump(engine)
+    assert dump["conversations"] == [] and dump["messages"] == []
+    assert not session_alive(engine, alice_token)
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+
+async def test_conversations_of_one_user_or_all_and_message_search(engine, admin) -> None:
+    alice, bob = add_user(engine, "alice"), add_user(engine, "bob")
+    add_conversation(engine, alice, ["hello there", "hi"], title="Alice chat")
+    add_conversation(engine, bob, ["the invoice number is 42", "noted", "thanks"], title="Bob chat", age_days=1)
+    await call(admin, "select_tab", "conversations")
+    assert [o.username for o in admin.user_options] == ["alice", "bob", "root"]
+    assert [(c.title, c.username, c.messages) for c in admin.conversations] == [
+        ("Alice chat", "alice", 2),
+        ("Bob chat", "bob", 3),
+    ]
+    await call(admin, "set_conv_user", str(bob))
+    assert [c.title for c in admin.conversations] == ["Bob chat"]
+    await call(admin, "set_conv_user", "")
+    await call(admin, "set_conv_query", "INVOICE")
+    assert [c.title for c in admin.conversations] == ["Bob chat"]
+    await call(admin, "set_conv_query", "100%")
+    assert admin.conversations == []
+
+
+async def test_open_a_conversation_read_only_and_delete_it(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    cid = add_conversation(engine, alice, ["<script>alert(1)</script>", "**bold**"], title="Mine")
+    await call(admin, "select_tab", "conversations")
+    await call(admin, "open_conversation", cid)
+    assert admin.view_id == cid and admin.view_title == "Mine" and admin.view_username == "alice"
+    assert [(m.role, m.content) for m in admin.view_messages] == [
+        ("user", "<script>alert(1)</script>"),
+        ("assistant", "**bold**"),
+    ]
+    await call(admin, "ask_delete_conversation", cid)
+    assert admin.conv_delete_title == "Mine"
+    await call(admin, "confirm_delete_conversation")
+    assert admin.view_id == 0 and admin.conversations == []
+    assert "Mine" in admin.notice
+    assert table_dump(engine)["messages"] == []
+    await call(admin, "open_conversation", cid)
+    assert admin.error == "Conversation not found."
+
+
+# --- usage -------------------------------------------------------------------------------------
+
+
+async def test_usage_totals_chart_and_gauge(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    with session_scope(engine) as session:
+        for outcome in ("ok", "ok", "timeout"):
+            usage_repo.record_usage(
+                session=session,
+                user_id=alice,
+                username="alice",
+                agent_id="agent-1",
+                kind="chat",
+                tokens_in=10,
+                tokens_out=20,
+                latency_ms=100,
+                outcome=outcome,
+            )
+    await chat_service.get_limiter().acquire(user="alice", tokens=50, max_wait=0)
+    await call(admin, "select_tab", "usage")
+    (row,) = admin.usage_by_user
+    assert (row.key, row.requests, row.tokens_in, row.tokens_out, row.errors) == ("alice", 3, 30, 60, 1)
+    assert [r.key for r in admin.usage_by_agent] == ["agent-1"]
+    assert len(admin.usage_by_day) == 1 and admin.usage_by_day[0].requests == 3
+    assert len(admin.usage_chart) == USAGE_DAYS
+    assert admin.usage_chart[-1]["requests"] == 3 and admin.usage_chart[0]["requests"] == 0
+    assert admin.gauge.rpm_used >= 1 and admin.gauge.rpm_limit == 100
+    assert admin.gauge.rpm_remaining == admin.gauge.rpm_limit - admin.gauge.rpm_used
+    assert "alice" in [u.username for u in admin.gauge_users]
+    await chat_service.get_limiter().acquire(user="alice", tokens=50, max_wait=0)
+    used = admin.gauge.rpm_used
+    await call(admin, "refresh_usage")
+    assert admin.gauge.rpm_used == used + 1
+
+
+class FakeFabrix:
+    """Stands in for the shared FabriX client: an empty agent list, or the given error."""
+
+    def __init__(self, error: Exception | None = None):
+        self.error = error
+        self.calls = 0
+
+    async def list_agents(self) -> list:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return []
+
+
+def agent_records(engine: Engine) -> list[tuple[str, str]]:
+    with session_scope(engine) as session:
+        records = session.exec(select(UsageRecord).where(UsageRecord.kind == "agents")).all()
+        return [(r.username, r.outcome) for r in records]
+
+
+async def test_agent_list_calls_are_recorded_as_usage(engine, monkeypatch) -> None:
+    fake = FakeFabrix()
+    monkeypatch.setattr(chat_service, "get_client", lambda: fake)
+    chat_service.clear_agent_cache()
+    try:
+        await chat_service.list_agents(refresh=True, username="alice")
+        await chat_service.list_agents()  # from the cache: FabriX is not asked, nothing recorded
+        assert fake.calls == 1
+        assert agent_records(engine) == [("alice", "ok")]
+        fake.error = FabrixUnavailable()
+        with pytest.raises(FabrixUnavailable):
+            await chat_service.list_agents(refresh=True)
+        assert agent_records(engine) == [("alice", "ok"), ("", "unavailable")]
+    finally:
+        chat_service.clear_agent_cache()
+
+
+# --- logs --------------------------------------------------------------------------------------
+
+
+async def test_log_tail_with_level_filter(engine, admin, settings) -> None:
+    path = log_file_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "2026-01-01 10:00:00,000 | INFO | fabrix_chat | started\n"
+        "2026-01-01 10:00:01,000 | WARNING | fabrix_chat.chat | slow answer: 6000 ms\n"
+        "2026-01-01 10:00:02,000 | ERROR | fabrix_chat.db | disk full\n",
+        encoding="utf-8",
+    )
+    await call(admin, "select_tab", "logs")
+    assert [line.message for line in admin.log_lines] == ["disk full", "slow answer: 6000 ms", "started"]
+    await call(admin, "set_log_level", "WARNING")
+    assert [line.level for line in admin.log_lines] == ["ERROR", "WARNING"]
+    await call(admin, "set_log_level", "NONSENSE")
+    assert admin.log_level == "WARNING"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("2026-01-01 10:00:03,000 | ERROR | fabrix_chat | another\n")
+    await call(admin, "refresh_logs")
+    assert admin.log_lines[0].message == "another"
+
+
+# --- maintenance -------------------------------------------------------------------------------
+
+
+async def test_back_up_now_check_and_optimize(engine, admin, settings) -> None:
+    await call(admin, "select_tab", "maintenance")
+    assert admin.backups == []
+    await call(admin, "back_up_now")
+    (backup,) = maintenance.list_backups(settings)
+    assert backup["name"] in admin.backup_result
+    assert admin.backups[0].name == backup["name"]
+    assert not admin.busy
+    await call(admin, "check_integrity")
+    assert admin.check_ok and admin.check_result == "Integrity check: ok."
+    await call(admin, "optimize_database")
+    assert admin.optimize_result.startswith("Optimized:") and " after " in admin.optimize_result
+    assert admin.error == ""
+
+
+async def test_backup_failure_is_shown_not_hidden(engine, admin, settings, monkeypatch) -> None:
+    def broken(_settings):
+        raise maintenance.MaintenanceError("Backup to X failed: disk full.")
+
+    monkeypatch.setattr(maintenance, "backup", broken)
+    await call(admin, "back_up_now")
+    assert admin.error == "Backup to X failed: disk full."
+    assert admin.backup_result == "" and not admin.busy
+
+
+async def test_cleanup_needs_a_preview_for_the_same_days(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    old = add_conversation(engine, alice, ["q", "a", "q2"], age_days=40)
+    recent = add_conversation(engine, alice, ["q"], age_days=2)
+    await call(admin, "select_tab", "maintenance")
+    assert not admin.cleanup_ready
+    await call(admin, "ask_cleanup")
+    assert not admin.cleanup_confirm and "Preview" in admin.error
+    await call(admin, "preview_cleanup", {"days": "abc"})
+    assert "whole number" in admin.error
+    await call(admin, "preview_cleanup", {"days": "30"})
+    assert admin.preview_result == "No activity for 30 days: 1 conversation(s) with 3 message(s) would be deleted."
+    assert admin.cleanup_ready
+    assert len(table_dump(engine)["conversations"]) == 2  # a preview deletes nothing
+    await call(admin, "set_cleanup_days", "1")  # the field changed after the preview
+    assert not admin.cleanup_ready
+    await call(admin, "ask_cleanup")
+    assert not admin.cleanup_confirm
+    await call(admin, "set_cleanup_days", "30")
+    await call(admin, "ask_cleanup")
+    assert admin.cleanup_confirm
+    await call(admin, "confirm_cleanup")
+    assert not admin.cleanup_confirm
+    assert admin.cleanup_result == "Deleted 1 conversation(s) with 3 message(s) older than 30 days."
+    assert [row[0] for row in table_dump(engine)["conversations"]] == [recent]
+    assert old != recent and not admin.cleanup_ready
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+async def test_settings_are_shown_with_secrets_masked(engine, admin) -> None:
+    await call(admin, "select_tab", "settings")
+    sections = {s.name: {r.key: r.value for r in s.rows} for s in admin.settings_sections}
+    assert set(sections) >= {"server", "auth", "fabrix_api", "rate_limit", "database"}
+    assert sections["fabrix_api"]["openapi_token"] == "********"
+    assert sections["auth"]["admin_signup_key"] == "********"
+    assert sections["rate_limit"]["rpm"] == "100"
+    shown = repr(admin.settings_sections)
+    assert "very-secret" not in shown and "123456" not in shown

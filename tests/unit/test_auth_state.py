@@ -1,0 +1,276 @@
+"""The log-in, sign-up and session handlers, called directly on the Reflex states (no browser).
+
+The states run against a temporary SQLite database (`app_db`); the browser side of the same
+rules is in tests/e2e/test_accounts.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from datetime import timedelta
+
+import pytest
+from reflex.istate.data import RouterData, SessionData
+from reflex.state import State
+from sqlmodel import Session, select
+
+from fabrix_chat.config import Settings
+from fabrix_chat.models import AuthSession, User, utcnow
+from fabrix_chat.repo import users as users_repo
+from fabrix_chat.services import auth as auth_service
+from fabrix_chat.state import auth as auth_state
+from fabrix_chat.state.auth import AuthState, LoginState, SignupState
+from fabrix_chat.state.ui import UIState
+
+PASSWORD = "correct-horse-9"
+CLIENT = "10.1.2.3"
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles(monkeypatch):
+    monkeypatch.setattr(auth_service, "user_throttle", auth_service.LoginThrottle(free_attempts=3))
+    monkeypatch.setattr(auth_service, "client_throttle", auth_service.LoginThrottle(free_attempts=20))
+    monkeypatch.setattr(auth_service, "signup_throttle", auth_service.LoginThrottle(free_attempts=10))
+
+
+def use_settings(monkeypatch, **auth_values) -> None:
+    settings = Settings()
+    settings = dataclasses.replace(settings, auth=dataclasses.replace(settings.auth, **auth_values))
+    monkeypatch.setattr(auth_state, "get_settings", lambda: settings)
+
+
+class Browser:
+    """One browser tab's state tree, as the Reflex back end holds it."""
+
+    def __init__(self, client_ip: str = CLIENT):
+        self.root = State(_reflex_internal_init=True)
+        self.root.router = RouterData(session=SessionData(client_ip=client_ip, client_token="tab"))
+        self.auth = self.root.get_substate([AuthState.get_name()])
+        self.login = self.auth.get_substate([LoginState.get_name()])
+        self.signup = self.auth.get_substate([SignupState.get_name()])
+        self.ui = self.root.get_substate([UIState.get_name()])
+
+    async def sign_up(self, username: str = "kim", **form) -> object:
+        values = {
+            "username": username,
+            "email": f"{username}@example.com",
+            "password": PASSWORD,
+            "confirm_password": PASSWORD,
+            "invite_key": "123456",
+        }
+        values.update(form)
+        return await SignupState.sign_up.fn(self.signup, values)
+
+    async def log_in(self, username: str = "kim", password: str = PASSWORD) -> object:
+        return await LoginState.log_in.fn(self.login, {"username": username, "password": password})
+
+    def sent_to_browser(self) -> str:
+        """Every var of every state, as the page receives them."""
+        return json.dumps(self.root.dict(), default=str)
+
+
+def redirect_path(spec) -> str | None:
+    if spec is None:
+        return None
+    args = {str(name): value for name, value in spec.args}
+    return getattr(args.get("path"), "_var_value", None)
+
+
+def db_sessions(engine) -> list[AuthSession]:
+    with Session(engine) as session:
+        return list(session.exec(select(AuthSession)))
+
+
+# --- sign-up ----------------------------------------------------------------------------------
+
+
+async def test_sign_up_signs_in_with_a_random_token_stored_hashed(app_db):
+    tab = Browser()
+    assert redirect_path(await tab.sign_up()) == "/chat"
+    assert tab.auth.username == "kim" and tab.auth.signed_in
+    token = tab.auth.auth_token
+    assert len(token) >= 43
+    [stored] = db_sessions(app_db)
+    assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert stored.token_hash != token and stored.client == CLIENT
+    with Session(app_db) as session:
+        user = session.exec(select(User)).one()
+    # Nothing secret reaches the page: not the password, its hash, or the stored token hash.
+    sent = tab.sent_to_browser()
+    assert token in sent  # the cookie's own value is there: the dump holds every var
+    for secret in (PASSWORD, user.password_hash, stored.token_hash, "123456"):
+        assert secret not in sent
+
+
+async def test_confirmation_must_match(app_db):
+    tab = Browser()
+    assert await tab.sign_up(confirm_password="correct-horse-0") is None
+    assert tab.signup.signup_error == "The passwords do not match."
+    assert not tab.auth.auth_token
+    with Session(app_db) as session:
+        assert session.exec(select(User)).all() == []
+
+
+async def test_duplicate_username_or_email_is_refused_clearly(app_db):
+    await Browser().sign_up("kim")
+    tab = Browser()
+    await tab.sign_up("KIM", email="other@example.com")
+    assert tab.signup.signup_error == "That username is taken."
+    await tab.sign_up("lee", email="Kim@Example.com")
+    assert tab.signup.signup_error == "An account with that email exists."
+    assert not tab.auth.auth_token
+
+
+async def test_email_domain_allow_list(app_db, monkeypatch):
+    use_settings(monkeypatch, allowed_email_domains=("samsung.com", "sds.co.kr"))
+    tab = Browser()
+    await tab.sign_up("kim", email="kim@gmail.com")
+    assert tab.signup.signup_error == "Sign-up is limited to these email domains: samsung.com, sds.co.kr."
+    assert redirect_path(await tab.sign_up("kim", email="kim@samsung.com")) == "/chat"
+
+
+async def test_wrong_invite_keys_are_refused_then_slowed(app_db):
+    tab = Browser()
+    for _ in range(10):
+        await tab.sign_up(invite_key="000000")
+        assert tab.signup.signup_error == "The invite key is not correct."
+    await tab.sign_up(invite_key="123456")
+    assert tab.signup.signup_error.startswith("Too many failed attempts. Try again in")
+    assert not tab.auth.auth_token
+    assert redirect_path(await Browser("10.7.7.7").sign_up()) == "/chat"  # another client is not slowed
+
+
+async def test_sign_up_messages_follow_the_language(app_db):
+    tab = Browser()
+    tab.ui.lang = "ko"
+    await tab.sign_up(confirm_password="nope-nope-nope")
+    assert tab.signup.signup_error == "비밀번호가 일치하지 않습니다."
+
+
+# --- log-in -----------------------------------------------------------------------------------
+
+
+async def test_log_in_and_wrong_password(app_db):
+    await Browser().sign_up()
+    tab = Browser()
+    assert await tab.log_in(password="wrong-password") is None
+    assert tab.login.login_error == "Wrong username or password."
+    assert await tab.log_in(username="nobody") is None
+    assert tab.login.login_error == "Wrong username or password."  # same words: no user enumeration
+    assert redirect_path(await tab.log_in(username=" Kim ")) == "/chat"
+    assert tab.login.login_error == ""
+    assert len(db_sessions(app_db)) == 2
+    assert PASSWORD not in tab.sent_to_browser()
+
+
+async def test_disabled_account_is_refused(app_db):
+    await Browser().sign_up()
+    with Session(app_db) as session:
+        user = session.exec(select(User)).one()
+        users_repo.set_active(session=session, user_id=user.id, active=False)
+        session.commit()
+    assert db_sessions(app_db) == []  # disabling ended the sign-up's session
+    tab = Browser()
+    assert await tab.log_in() is None
+    assert tab.login.login_error == "Account is disabled. Ask an administrator."
+    assert not tab.auth.auth_token and db_sessions(app_db) == []
+    await tab.log_in(password="wrong-password")
+    assert tab.login.login_error == "Wrong username or password."  # without the password, nothing is said
+
+
+async def test_failed_log_ins_are_slowed_per_username(app_db):
+    await Browser().sign_up()
+    tab = Browser()
+    for _ in range(3):
+        await tab.log_in(password="wrong-password")
+        assert tab.login.login_error == "Wrong username or password."
+    # The next attempt, even with the right password, must wait: the password is not even checked.
+    assert await tab.log_in() is None
+    assert tab.login.login_error == "Too many failed attempts. Try again in 1 s."
+    # The same name from another client waits too; another name from this client does not.
+    other = Browser("10.9.9.9")
+    await other.log_in()
+    assert other.login.login_error.startswith("Too many failed attempts")
+    await Browser().sign_up("lee")
+    assert redirect_path(await Browser().log_in("lee")) == "/chat"
+
+
+async def test_loading_the_page_never_counts_as_an_attempt(app_db):
+    await Browser().sign_up()
+    for _ in range(30):  # a user who keeps reloading the log-in page
+        tab = Browser()
+        await AuthState.redirect_if_signed_in.fn(tab.auth)
+    assert redirect_path(await tab.log_in()) == "/chat"
+
+
+# --- the session ------------------------------------------------------------------------------
+
+
+async def test_session_check_on_every_action(app_db):
+    tab = Browser()
+    await tab.sign_up()
+    user = await tab.auth.current_user()
+    assert user is not None and user.username == "kim"
+    assert redirect_path(await AuthState.redirect_if_signed_in.fn(tab.auth)) == "/chat"
+    assert await AuthState.require_login.fn(tab.auth) is None
+
+
+async def test_revoked_session_signs_the_browser_out_with_a_reason(app_db):
+    tab = Browser()
+    await tab.sign_up()
+    with Session(app_db) as session:
+        users_repo.end_user_sessions(session=session, user_id=tab.auth._user_id)
+        session.commit()
+    assert redirect_path(await AuthState.require_login.fn(tab.auth)) == "/login"
+    assert tab.auth.auth_token == "" and tab.auth.username == "" and not tab.auth.signed_in
+    assert tab.auth.session_ended  # the log-in page says the session ended
+    assert redirect_path(await tab.log_in()) == "/chat"
+    assert not tab.auth.session_ended
+
+
+async def test_idle_minutes_end_the_session(app_db, monkeypatch):
+    use_settings(monkeypatch, session_idle_minutes=1)
+    tab = Browser()
+    await tab.sign_up()
+    token_hash = auth_service.hash_token(tab.auth.auth_token)
+    with Session(app_db) as session:
+        row = session.exec(select(AuthSession)).one()
+        row.last_seen_at = utcnow() - timedelta(seconds=50)
+        session.add(row)
+        session.commit()
+    assert await tab.auth.current_user() is not None  # 50 s idle: still signed in
+    with Session(app_db) as session:
+        assert users_repo.get_session_user(session=session, token_hash=token_hash, idle_minutes=1) is not None
+        row = session.exec(select(AuthSession)).one()
+        row.last_seen_at = utcnow() - timedelta(seconds=61)
+        session.add(row)
+        session.commit()
+    assert await tab.auth.current_user() is None
+    assert tab.auth.session_ended
+    assert db_sessions(app_db) == []  # the idle session is removed, not just ignored
+
+
+async def test_a_signed_out_visitor_is_not_told_a_session_ended(app_db):
+    tab = Browser()
+    assert redirect_path(await AuthState.require_login.fn(tab.auth)) == "/login"
+    assert not tab.auth.session_ended
+
+
+async def test_log_out_ends_the_session_in_the_database(app_db):
+    tab = Browser()
+    await tab.sign_up()
+    assert len(db_sessions(app_db)) == 1
+    assert redirect_path(await AuthState.log_out.fn(tab.auth)) == "/login"
+    assert db_sessions(app_db) == []
+    assert tab.auth.auth_token == "" and not tab.auth.session_ended
+
+
+async def test_opening_the_page_again_clears_an_old_error(app_db):
+    tab = Browser()
+    await tab.log_in(password="wrong-password")
+    await tab.sign_up(invite_key="000000")
+    assert tab.login.login_error and tab.signup.signup_error
+    await AuthState.redirect_if_signed_in.fn(tab.auth)
+    assert tab.login.login_error == "" and tab.signup.signup_error == ""
