@@ -4,7 +4,8 @@
 
 One signed-in user in Chromium (/usr/bin/chromium, the args of tests/e2e/conftest.py) asks `--asks`
 follow-up questions in one conversation, then `--new-chats` first questions of new chats (which
-also redirect to /chat/<id> while the answer streams). A MutationObserver in the page notes
+also redirect to /chat/<id> while the answer streams); these make the target's numbers. As
+context, `--big-asks` follow-ups in the user's seeded 500-message conversation. A MutationObserver in the page notes
 performance.timeOrigin + performance.now() at the first DOM change after which the streaming
 assistant article (`article[aria-busy="true"]`) holds answer text, or, if the whole answer
 arrived before any batch was shown, a finished assistant article holds it. The emulator
@@ -126,7 +127,7 @@ def ask_once(page, question: str, marker: str) -> dict[str, Any]:
     }
 
 
-def measure(url: str, token: str, asks: int, new_chats: int) -> list[dict[str, Any]]:
+def measure(url: str, token: str, asks: int, new_chats: int, big_asks: int) -> list[dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -147,6 +148,14 @@ def measure(url: str, token: str, asks: int, new_chats: int) -> list[dict[str, A
         for i in range(asks):
             marker = f"fq{tag}n{i}"
             out.append({"kind": "follow_up", **ask_once(page, f"Follow-up {marker} about planning", marker)})
+            page.wait_for_timeout(200)
+        # Context, not in the target's numbers: follow-ups in the user's 500-message conversation.
+        page.goto(f"{url}/chat/{USER * 100 + 1}")
+        page.get_by_role("textbox", name="Message", exact=True).wait_for()
+        page.wait_for_timeout(1000)
+        for i in range(big_asks):
+            marker = f"bq{tag}n{i}"
+            out.append({"kind": "follow_up_500", **ask_once(page, f"Follow-up {marker} in a long chat", marker)})
             page.wait_for_timeout(200)
         for i in range(new_chats):
             page.goto(f"{url}/chat")
@@ -195,10 +204,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--asks", type=int, default=30)
     parser.add_argument("--new-chats", type=int, default=10)
+    parser.add_argument("--big-asks", type=int, default=10, help="follow-ups in a 500-message conversation")
     args = parser.parse_args()
     info = machine()
     with running_app("first_token", seeded=True, sessions=[USER]) as run:
-        samples = measure(run.app.url, run.tokens[USER], args.asks, args.new_chats)
+        samples = measure(run.app.url, run.tokens[USER], args.asks, args.new_chats, args.big_asks)
         samples += asyncio.run(measure_websocket(run.app.url, run.tokens[USER], args.asks))
         asks = {a["question"]: a for a in run.emulator.asks() if a.get("question")}
     rows = []
@@ -228,7 +238,7 @@ def main() -> None:
             }
         )
     ok = [r for r in rows if "error" not in r]
-    browser = [r for r in ok if r["kind"] != "websocket"]
+    browser = [r for r in ok if r["kind"] in ("follow_up", "new_chat")]
 
     def stats(kind: str | None, key: str) -> dict[str, float]:
         return summary([r[key] for r in browser if (kind is None or r["kind"] == kind) and key in r])
@@ -249,6 +259,9 @@ def main() -> None:
         "all": {k: stats(None, k) for k in keys},
         "follow_up": {k: stats("follow_up", k) for k in keys},
         "new_chat": {k: stats("new_chat", k) for k in keys},
+        "follow_up_in_500_message_conversation": {
+            k: summary([r[k] for r in ok if r["kind"] == "follow_up_500" and k in r]) for k in keys
+        },
         "websocket_client_follow_up": {
             k: summary([r[k] for r in ok if r["kind"] == "websocket" and k in r]) for k in keys
         },

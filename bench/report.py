@@ -74,6 +74,11 @@ def table() -> str:
             f"| First token added by the app, browser-observed ({a['n']} asks) | {pair(a)} | < 100 ms p95 | "
             f"{verdict(ft['target']['met'])} |"
         )
+        big = ft.get("follow_up_in_500_message_conversation", {}).get("added_by_app")
+        if big and big["n"]:
+            rows.append(
+                f"| … in a 500-message conversation, browser-observed ({big['n']} asks) | {pair(big)} | — | (context) |"
+            )
         w = ft["websocket_client_follow_up"]["added_by_app"]
         rows.append(f"| … the server's share (Python websocket client, {w['n']} asks) | {pair(w)} | — | (context) |")
     st = load("50_streams")

@@ -129,7 +129,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "FabriX is unavailable right now. Try again in a moment.",
         "FabriX를 지금 사용할 수 없습니다. 잠시 후 다시 시도하세요.",
     ),
-    "error_upstream": ("The agent could not answer this time. Try again.", "에이전트가 이번에는 답변하지 못했습니다. 다시 시도하세요."),
+    "error_upstream": (
+        "The agent could not answer this time. Try again.",
+        "에이전트가 이번에는 답변하지 못했습니다. 다시 시도하세요.",
+    ),
     "error_connection_lost": (
         "The connection to FabriX was lost during the answer. What arrived is kept.",
         "답변 중 FabriX 연결이 끊어졌습니다. 받은 내용은 남아 있습니다.",

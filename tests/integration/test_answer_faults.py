@@ -252,11 +252,6 @@ async def test_fault_keeps_the_partial_answer_with_a_plain_message(
         assert got.seconds < READ_TIMEOUT + 3  # ended by the read timeout, not by the emulator's 30 s stall
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="state/chat.py _pump saves only when a chunk wakes it: text received just before a stall "
-    "stays unsaved for the whole stall (up to the 30 s read timeout); a crash then loses it",
-)
 async def test_text_received_before_a_stall_is_saved_during_the_stall(app_db, user, fabrix, limiter) -> None:
     prepared = await chat_service.run_db(
         chat_service.prepare_question, user_id=user.id, conversation_id=0, agent_id=AGENT, question="q #fault:stall"
