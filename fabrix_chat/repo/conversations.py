@@ -46,20 +46,27 @@ def get_conversation(*, session: Session, user_id: int, conversation_id: int) ->
     return conversation
 
 
+def matching(query: str):
+    """Where-clause: the title or one of the conversation's messages contains `query`, any case.
+
+    % and _ match themselves. The message test is correlated, so only the listed conversations'
+    messages are read (through the conversation/seq index).
+    """
+    like = f"%{escape_like(query.strip())}%"
+    in_messages = (
+        select(Message.id)
+        .where(col(Message.conversation_id) == col(Conversation.id))
+        .where(col(Message.content).ilike(like, escape=LIKE_ESCAPE))
+        .exists()
+    )
+    return or_(col(Conversation.title).ilike(like, escape=LIKE_ESCAPE), in_messages)
+
+
 def list_conversations(*, session: Session, user_id: int, query: str = "", limit: int = 200) -> list[Conversation]:
     """The user's conversations, newest activity first, filtered by title and message text."""
     stmt = select(Conversation).where(Conversation.user_id == user_id)
-    query = query.strip()
-    if query:
-        like = f"%{escape_like(query)}%"
-        # Correlated, so only this user's messages are read (through the conversation/seq index).
-        in_messages = (
-            select(Message.id)
-            .where(col(Message.conversation_id) == col(Conversation.id))
-            .where(col(Message.content).ilike(like, escape=LIKE_ESCAPE))
-            .exists()
-        )
-        stmt = stmt.where(or_(col(Conversation.title).ilike(like, escape=LIKE_ESCAPE), in_messages))
+    if query.strip():
+        stmt = stmt.where(matching(query))
     stmt = stmt.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
     return list(session.exec(stmt))
 

@@ -17,18 +17,16 @@ from typing import Any
 
 import reflex as rx
 from reflex.event import EventSpec
-from sqlalchemy import func, or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
 from fabrix_chat.logging_setup import log_file_path, read_log_tail
-from fabrix_chat.models import Conversation, Message, User
-from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.models import User
 from fabrix_chat.repo import usage as usage_repo
 from fabrix_chat.repo import users as users_repo
-from fabrix_chat.repo.conversations import LIKE_ESCAPE, escape_like
+from fabrix_chat.repo.admin import admin_conversations, admin_delete_conversation, admin_open_conversation
 from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import chat as chat_service
 from fabrix_chat.services import maintenance
@@ -224,60 +222,6 @@ def usage_rows(rows: list[dict[str, Any]]) -> list[UsageRow]:
 
 def percent(used: int, limit: int) -> int:
     return min(100, round(used * 100 / limit)) if limit > 0 else 0
-
-
-# --- data for the Conversations tab (admins see every user's) ----------------------------------
-
-
-def admin_conversations(
-    *, session: Session, user_id: int | None = None, query: str = "", limit: int = LIST_LIMIT
-) -> list[tuple[Conversation, str, int]]:
-    """(conversation, owner's username, message count), newest activity first, of one user or all.
-
-    `query` matches the title or any message's text (% and _ match themselves).
-    """
-    message_count = (
-        select(func.count())
-        .select_from(Message)
-        .where(col(Message.conversation_id) == col(Conversation.id))
-        .correlate(Conversation)
-        .scalar_subquery()
-    )
-    stmt = select(Conversation, User.username, message_count).join(User, col(User.id) == col(Conversation.user_id))
-    if user_id:
-        stmt = stmt.where(Conversation.user_id == user_id)
-    query = query.strip()
-    if query:
-        like = f"%{escape_like(query)}%"
-        in_messages = (
-            select(Message.id)
-            .where(col(Message.conversation_id) == col(Conversation.id))
-            .where(col(Message.content).ilike(like, escape=LIKE_ESCAPE))
-            .exists()
-        )
-        stmt = stmt.where(or_(col(Conversation.title).ilike(like, escape=LIKE_ESCAPE), in_messages))
-    stmt = stmt.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
-    return [(conversation, username, int(count)) for conversation, username, count in session.exec(stmt)]
-
-
-def admin_open_conversation(
-    *, session: Session, conversation_id: int
-) -> tuple[Conversation, str, list[Message]] | None:
-    """Any user's conversation with its owner's name and messages; None when it does not exist."""
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
-        return None
-    owner = session.get(User, conversation.user_id)
-    messages = conv_repo.get_messages(session=session, user_id=conversation.user_id, conversation_id=conversation_id)
-    return conversation, owner.username if owner else "", messages or []
-
-
-def admin_delete_conversation(*, session: Session, conversation_id: int) -> bool:
-    """Delete any user's conversation with its messages; False when it does not exist."""
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
-        return False
-    return conv_repo.delete_conversation(session=session, user_id=conversation.user_id, conversation_id=conversation_id)
 
 
 # --- the state --------------------------------------------------------------------------------
