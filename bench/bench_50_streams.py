@@ -33,7 +33,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    ROOT,
     Running,
     TreeSampler,
     driver_cpu_seconds,
@@ -154,7 +153,7 @@ def check(results: list[dict[str, Any]], asks: list[dict[str, Any]], db_path: Pa
 
 
 async def measure(run: Running, users: int, wait: float) -> dict[str, Any]:
-    extras = compiled_hydrate_extras(ROOT / ".web")
+    extras = compiled_hydrate_extras(run.web_dir)
     clients = [
         ReflexClient(run.app.url, hydrate_extras=extras, cookie=run.tokens[n], record_frames=True) for n in range(users)
     ]

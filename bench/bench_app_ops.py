@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
     PASSWORD,
-    ROOT,
     TreeSampler,
     driver_cpu_seconds,
     load_average,
@@ -224,8 +223,8 @@ async def observe_during(
     return idle, busy
 
 
-async def measure(url: str, users: int, rounds: int, wait: float, observer_token: str) -> dict[str, Any]:
-    extras = compiled_hydrate_extras(ROOT / ".web")
+async def measure(url: str, web_dir: Path, users: int, rounds: int, wait: float, observer_token: str) -> dict[str, Any]:
+    extras = compiled_hydrate_extras(web_dir)
     single = Round(url, extras, [users], wait)  # a user not in the concurrent rounds
     for _ in range(3):
         await single.run()
@@ -262,7 +261,9 @@ def main() -> None:
     info = machine()
     with running_app("app_ops", seeded=True, sessions=[OBSERVER]) as run, TreeSampler(run.app.process.pid) as sampler:
         cpu0 = driver_cpu_seconds()
-        results = asyncio.run(measure(run.app.url, args.users, args.rounds, args.timeout, run.tokens[OBSERVER]))
+        results = asyncio.run(
+            measure(run.app.url, run.web_dir, args.users, args.rounds, args.timeout, run.tokens[OBSERVER])
+        )
         driver_cpu = driver_cpu_seconds() - cpu0
     verdicts = {
         op: {

@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, ROOT, load_average, machine, running_app, summary, write_results  # noqa: E402
+from bench.common import RESULTS, load_average, machine, running_app, summary, write_results  # noqa: E402
 from bench.reflex_client import CHAT, ReflexClient, compiled_hydrate_extras, form  # noqa: E402
 
 TARGET = 0.100
@@ -167,9 +167,9 @@ def measure(url: str, token: str, asks: int, new_chats: int, big_asks: int) -> l
     return out
 
 
-async def measure_websocket(url: str, token: str, asks: int) -> list[dict[str, Any]]:
+async def measure_websocket(url: str, web_dir: Path, token: str, asks: int) -> list[dict[str, Any]]:
     """The same asks from a Python websocket client: the server's share without the browser's rendering."""
-    client = ReflexClient(url, hydrate_extras=compiled_hydrate_extras(ROOT / ".web"), cookie=token)
+    client = ReflexClient(url, hydrate_extras=compiled_hydrate_extras(web_dir), cookie=token)
     await client.connect("/chat")
     tag = uuid.uuid4().hex[:6]
     out = []
@@ -209,7 +209,7 @@ def main() -> None:
     info = machine()
     with running_app("first_token", seeded=True, sessions=[USER]) as run:
         samples = measure(run.app.url, run.tokens[USER], args.asks, args.new_chats, args.big_asks)
-        samples += asyncio.run(measure_websocket(run.app.url, run.tokens[USER], args.asks))
+        samples += asyncio.run(measure_websocket(run.app.url, run.web_dir, run.tokens[USER], args.asks))
         asks = {a["question"]: a for a in run.emulator.asks() if a.get("question")}
     rows = []
     for s in samples:

@@ -36,6 +36,8 @@ USER = 0
 SIZES = (1, 10, 50, 500)
 BATCH_KEYS = {"stream_text_rx_state_", "stream_status_rx_state_"}
 PREFIX = "42/_event,"
+DONE_JS = """marker => !document.querySelector('article[aria-busy="true"]') && [...document.querySelectorAll(
+  'article[data-message-role="assistant"]')].some(a => a.textContent.includes(marker))"""
 
 
 def add_conversations(db_path: Path) -> dict[int, int]:
@@ -132,16 +134,18 @@ def measure(url: str, token: str, ids: dict[int, int], repeat: int) -> list[dict
                     box.wait_for()
                     page.wait_for_timeout(500)  # the page's own loading frames are not counted
                     shown = page.locator("article").count()
-                    question = f"Bytes {tag} {answer} {size} {r}: what next?" + (
-                        " #fault:long" if answer == "long" else ""
-                    )
+                    marker = f"Bytes {tag} {answer} {size} {r}"
+                    question = f"{marker}: what next?" + (" #fault:long" if answer == "long" else "")
                     box.fill(question)
+                    if box.input_value() != question:  # the composer re-rendered meanwhile: type again
+                        box.fill(question)
                     frames.clear()
                     recording["on"] = True
                     started = time.time()
                     box.press("Enter")
-                    page.wait_for_selector('article[aria-busy="true"]', state="attached", timeout=30_000)
-                    page.wait_for_selector('article[aria-busy="true"]', state="detached", timeout=120_000)
+                    # Done when a finished (not busy) answer that names the question is shown: a
+                    # latency-0 stream can come and go between two polls for the busy article.
+                    page.wait_for_function(DONE_JS, arg=marker, timeout=120_000)
                     page.wait_for_timeout(500)
                     recording["on"] = False
                     row: dict[str, Any] = {

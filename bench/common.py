@@ -113,7 +113,12 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
 
 @contextlib.contextmanager
 def build_lock() -> Iterator[None]:
-    """The lock the browser tests take: every app instance of this checkout builds into .web/."""
+    """The lock the browser tests take (tests/e2e/conftest.build_lock).
+
+    start_app now builds each instance into its own web folder, so the lock no longer guards
+    .web/; it is still taken so that a benchmark never shares the machine's cores with another
+    engineer's browser-test session, which would distort both.
+    """
     import fcntl
 
     with open(LOCK_PATH, "w") as lock:
@@ -256,6 +261,12 @@ class Running:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "fabrix_chat.db"
+
+    @property
+    def web_dir(self) -> Path:
+        """The front end this instance built (start_app gives each instance its own web folder)."""
+        own = self.data_dir.parent / f"{self.data_dir.name}-web"
+        return own if (own / "utils").exists() else ROOT / ".web"
 
 
 @contextlib.contextmanager

@@ -56,15 +56,6 @@ NAMESPACE = "/_event"
 FORM_KEY = "__reflex_form_data__"
 
 
-def check_state_names() -> None:
-    """Fail early if the app's state classes were renamed (the names above are what the browser sends)."""
-    from fabrix_chat.state.auth import LoginState
-    from fabrix_chat.state.chat import ChatState
-
-    assert ChatState.get_full_name() == CHAT, ChatState.get_full_name()
-    assert LoginState.get_full_name() == LOGIN, LoginState.get_full_name()
-
-
 def compiled_hydrate_extras(web_dir: Path) -> dict[str, Any]:
     """The state hashes and schema the compiled front end sends with its first hydrate."""
     text = (web_dir / "utils" / "context.jsx").read_text(encoding="utf-8")

@@ -133,14 +133,17 @@ def table() -> str:
     out = head + "\n".join(rows) + "\n"
     if sb:
         out += (
-            "\nBytes received by the browser per streamed answer (mean of the runs), by conversation size:\n\n"
-            "| Answer / messages before | total | batches (count, max frame) | message-list frames | "
-            "conversation-list frames |\n| --- | --- | --- | --- | --- |\n"
+            "\nBytes received by the browser per streamed answer (websocket payload bytes, mean of the runs), "
+            "by answer size and by the number of messages already in the conversation. Batches are the "
+            "streaming updates; the message-list frames are the two updates that carry the whole message "
+            "list (question shown, answer done), each with the 100-chat sidebar list as well:\n\n"
+            "| Answer / messages before | total bytes | batches: bytes (count, largest) | message-list frames |\n"
+            "| --- | --- | --- | --- |\n"
         )
         for key, v in sb["mean_by_answer_and_conversation_size"].items():
             out += (
                 f"| {key} | {v['total_bytes']:,} | {v['batch_bytes']:,} ({v['batch_frames']}, "
-                f"{v['batch_max_frame']:,}) | {v['messages_bytes']:,} | {v['conversations_bytes']:,} |\n"
+                f"{v['batch_max_frame']:,}) | {v['messages_bytes']:,} |\n"
             )
     any_data = next((d for d in (ops, ft, st, up, sb) if d), None)
     if any_data:

@@ -6,6 +6,8 @@ raises "password cannot be longer than 72 bytes"). The `$2b$` hashes are the sam
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import functools
 import hashlib
 import hmac
@@ -28,6 +30,16 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def _dummy_hash() -> bytes:
     """A hash checked for unknown usernames so both paths take the same time (made on first use)."""
     return bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(BCRYPT_ROUNDS))
+
+
+# bcrypt gets threads of its own: on the default pool a burst of log-ins would queue every
+# database call behind it and stall everyone else's clicks.
+_HASH_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
+
+
+async def run_hashing(fn, /, *args):
+    """Run a bcrypt function off the event loop, on the hashing threads."""
+    return await asyncio.get_running_loop().run_in_executor(_HASH_POOL, fn, *args)
 
 
 def hash_password(password: str) -> str:

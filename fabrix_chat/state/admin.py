@@ -401,7 +401,7 @@ class AdminState(AuthState):
         if problem:
             self._say(error=self._t(problem, domains=", ".join(settings.auth.allowed_email_domains)))
             return
-        password_hash = await asyncio.to_thread(auth_service.hash_password, password)
+        password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
         try:
             await run_db(
                 users_repo.create_user, username=username, email=email, password_hash=password_hash, is_admin=make_admin
@@ -536,7 +536,7 @@ class AdminState(AuthState):
         if user is None:
             self.reset_user_id = 0
             return False
-        password_hash = await asyncio.to_thread(auth_service.hash_password, password)
+        password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
 
         def store(*, session: Session) -> int:
             users_repo.set_password_hash(session=session, user_id=user.id, password_hash=password_hash)

@@ -8,7 +8,6 @@ never become state vars: only the vars below are ever sent to the browser.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 
@@ -128,7 +127,9 @@ class LoginState(AuthState):
             self.login_error = i18n.t("login_slow_down", lang, seconds=math.ceil(wait))
             return
         user = await run_db(users_repo.get_user_by_username, username=username)
-        ok = await asyncio.to_thread(auth_service.verify_password, password, user.password_hash if user else None)
+        ok = await auth_service.run_hashing(
+            auth_service.verify_password, password, user.password_hash if user else None
+        )
         if not ok or user is None:
             auth_service.record_failed_login(username, client)
             log.info("failed log-in for %r from %s", username, client)
@@ -184,7 +185,7 @@ class SignupState(AuthState):
                 i18n.t(problem, lang, domains=domains) if problem == "email_domain" else i18n.t(problem, lang)
             )
             return
-        password_hash = await asyncio.to_thread(auth_service.hash_password, password)
+        password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
         try:
             user = await run_db(users_repo.create_user, username=username, email=email, password_hash=password_hash)
         except users_repo.DuplicateUser as exc:

@@ -208,12 +208,16 @@ async def _pump(consumer, buffer, publish, save, batch_interval: float, save_int
                 consumer.cancel()
             if not first and not consumer.done():
                 await asyncio.sleep(batch_interval)  # let chunks gather into one update
-            first = False
+            # Only answer text ends the "first" phase: a status line before it must not delay it.
+            first = first and not buffer.text
         if time.monotonic() - last_save >= save_interval and buffer.text != saved_text:
             saved_text = buffer.text
             last_save = time.monotonic()
             await save(buffer.text)
         if consumer.done():
+            if buffer.dirty:  # what arrived during the last batch pause
+                buffer.dirty = False
+                await publish(buffer.text, buffer.status)
             return
 
 
