@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,8 +20,9 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 
 from fabrix_chat.db import make_engine
-from tests.e2e.conftest import AppServer, ask, free_port, sign_up, start_app, stop_app
+from tests.e2e.conftest import AppServer, ask, sign_up, start_app, stop_app
 from tests.integration import pg
+from tests.redis_server import redis_server as run_redis_server
 
 pytestmark = pytest.mark.browser
 
@@ -53,31 +51,12 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[redis.Redis]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server not installed (Debian package redis-server); scale-out tests skipped")
-    port = free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"redis-server did not answer PING on port {port}") from None
-                time.sleep(0.05)
-        yield client
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
+    with run_redis_server("scale-out tests skipped") as port:
+        client = redis.Redis(port=port)
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 @pytest.fixture(scope="module")
