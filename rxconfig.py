@@ -1,10 +1,18 @@
 """Reflex configuration, derived from secrets.toml (see fabrix_chat/config.py)."""
 
+import os
+
 import reflex as rx
 
 from fabrix_chat.config import get_settings
 
 settings = get_settings()
+
+# Development mode's hot reload watches only the app package. By default Reflex watches every
+# top-level folder, so the database, WAL, logs and uploads the app writes into data_dir restarted
+# the back end in a loop; config.py refuses a data_dir inside the package. A relative path, since
+# Reflex splits this variable on ":" (a Windows drive letter would break it).
+os.environ.setdefault("REFLEX_HOT_RELOAD_OVERRIDE_PATHS", "fabrix_chat")
 
 config = rx.Config(
     app_name="fabrix_chat",

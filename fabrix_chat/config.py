@@ -18,7 +18,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
 SECRETS_ENV = "FABRIX_CHAT_SECRETS"
 
 # Keys whose values are secret: masked on the admin settings page, never logged.
@@ -189,6 +190,12 @@ def _validate(path: str, s: Settings) -> None:
     check(1 <= s.server.port <= 65535, "server.port", "a port number from 1 to 65535", s.server.port)
     check(bool(s.server.host.strip()), "server.host", "a host name or address", s.server.host)
     check(bool(s.server.data_dir.strip()), "server.data_dir", "a folder path", s.server.data_dir)
+    check(
+        not s.data_path.resolve().is_relative_to(PACKAGE_DIR),
+        "server.data_dir",
+        "a folder outside the fabrix_chat/ package (development mode reloads on every change there)",
+        s.server.data_dir,
+    )
     key = s.auth.admin_signup_key
     check(len(key) == 6 and key.isdigit(), "auth.admin_signup_key", "6 digits in quotes", key)
     check(

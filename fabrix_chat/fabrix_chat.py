@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 import reflex as rx
 
@@ -29,6 +30,7 @@ async def lifespan():
     """Logging, the demo emulator when no FabriX is configured, and a clean shutdown."""
     settings = get_settings()
     configure_logging(settings)
+    log.info("back end started (process %d)", os.getpid())
     emulator = None
     if settings.fabrix_api.demo_mode:
         from fabrix_chat.fabrix.emulator import start_in_thread

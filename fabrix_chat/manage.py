@@ -11,6 +11,7 @@ import argparse
 import csv
 import getpass
 import io
+import json
 import logging
 import os
 import secrets
@@ -123,8 +124,15 @@ def cmd_show_mode(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_show_bind(settings: Settings, args: argparse.Namespace) -> int:
-    """'HOST PORT' on one line, for run.sh's service mode."""
-    say(f"{settings.server.host} {settings.server.port}")
+    """Service mode's host, port and data folder as one JSON line, for launcher.py."""
+    say(json.dumps({"host": settings.server.host, "port": settings.server.port, "data_dir": str(settings.data_path)}))
+    return EXIT_OK
+
+
+def cmd_prepare_start(settings: Settings, args: argparse.Namespace) -> int:
+    """What the launcher does before every start, in one process: show-mode, migrate, show-bind."""
+    for command in (cmd_show_mode, cmd_migrate, cmd_show_bind):
+        command(settings, args)
     return EXIT_OK
 
 
@@ -422,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("migrate", cmd_migrate, "create the database or bring its schema up to date")
     add("show-mode", cmd_show_mode, "print where the configuration comes from, demo or real FabriX, the database")
-    add("show-bind", cmd_show_bind, "print 'HOST PORT' of service mode (used by run.sh)")
+    add("prepare-start", cmd_prepare_start, "show-mode, migrate and show-bind in one go (used by launcher.py)")
+    add("show-bind", cmd_show_bind, "print service mode's host, port and data folder as JSON (used by launcher.py)")
 
     p = add("create-admin", cmd_create_admin, "create an administrator, or make an existing user one")
     p.add_argument("--username", required=True)

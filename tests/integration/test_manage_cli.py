@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import sqlite3
 import subprocess
@@ -106,13 +108,16 @@ def test_migrate_creates_the_database_and_says_so(cli: Cli) -> None:
     assert maintenance.check(load_settings(cli.secrets)) == ["ok"]
 
 
-def test_show_bind_prints_host_and_port_for_run_sh(cli: Cli) -> None:
+def test_show_bind_prints_host_port_and_data_folder_for_the_launcher(cli: Cli) -> None:
     cli.secrets.write_text(
         cli.secrets.read_text(encoding="utf-8") + 'host = "0.0.0.0"\nport = 8123\n',
         encoding="utf-8",
     )
     result = cli("show-bind")
-    assert (result.returncode, result.stdout) == (0, "0.0.0.0 8123\n")
+    assert result.returncode == 0, result.stderr
+    bind = json.loads(result.stdout)
+    assert (bind["host"], bind["port"]) == ("0.0.0.0", 8123)
+    assert Path(bind["data_dir"]) == load_settings(cli.secrets).data_path
 
 
 # --- accounts ------------------------------------------------------------------------------

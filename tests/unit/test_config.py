@@ -100,6 +100,7 @@ def test_unknown_keys_are_ignored_with_a_warning(tmp_path, caplog):
         ("[upload]\nmax_mb = -1", "[upload] max_mb must be from 1 to 2048"),
         ('[database]\nurl = "mysql://x"', "[database] url must be empty"),
         ("server = 3", "[server] must be a table"),
+        ('[server]\ndata_dir = "fabrix_chat/data"', "[server] data_dir must be a folder outside the fabrix_chat/ package"),
     ],
 )
 def test_bad_values_name_the_file_the_key_and_what_is_expected(tmp_path, text, expected):
