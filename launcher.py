@@ -547,17 +547,17 @@ def debian_test_packages() -> tuple[list[str], list[str]]:
     return required, optional
 
 
-def windows_browser(environ: dict[str, str]) -> str | None:
+def windows_browser(environ: dict[str, str], exists=os.path.exists) -> str | None:
     """Chrome or Edge for the browser tests on Windows (FABRIX_CHROMIUM wins)."""
-    if environ.get("FABRIX_CHROMIUM") and Path(environ["FABRIX_CHROMIUM"]).exists():
+    if environ.get("FABRIX_CHROMIUM") and exists(environ["FABRIX_CHROMIUM"]):
         return environ["FABRIX_CHROMIUM"]
     for base in (environ.get("ProgramFiles"), environ.get("ProgramFiles(x86)"), environ.get("LOCALAPPDATA")):
         if not base:
             continue
         for relative in (r"Google\Chrome\Application\chrome.exe", r"Microsoft\Edge\Application\msedge.exe"):
-            candidate = PureWindowsPath(base, relative)
-            if Path(candidate).exists():
-                return str(candidate)
+            candidate = str(PureWindowsPath(base, relative))
+            if exists(candidate):
+                return candidate
     return None
 
 
