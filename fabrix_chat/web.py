@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -25,6 +26,22 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"frame-ancestors 'none'"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 ]
+
+
+# Vite names each built script, style and font after a hash of its content ("index-D9PZCn3a.js"):
+# such a file never changes, so the browser may keep it for a year without asking again.
+HASHED_ASSET = re.compile(r"^/assets/[^/]+-[A-Za-z0-9_-]{8}\.(?:js|css|woff2?|ttf)$")
+IMMUTABLE = b"public, max-age=31536000, immutable"
+REVALIDATE = b"no-cache"  # pages and unhashed files: use the copy only after checking it is current
+
+
+def cache_control(path: str, content_type: str) -> bytes | None:
+    """The Cache-Control for a front-end response, or None to leave the response as it is."""
+    if HASHED_ASSET.match(path):
+        return IMMUTABLE
+    if content_type.startswith(("text/html", "text/css", "text/javascript", "application/javascript")):
+        return REVALIDATE
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -66,8 +83,13 @@ class SecurityMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+                headers = list(message.get("headers", []))
+                names = {key.lower() for key, _ in headers}
+                content_type = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
+                cache = cache_control(scope.get("path", ""), content_type)
+                if cache is not None and b"cache-control" not in names and message.get("status") in (200, 304):
+                    headers.append((b"cache-control", cache))
+                message["headers"] = headers + SECURITY_HEADERS
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -9,7 +9,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from fabrix_chat.web import SecurityMiddleware, origin_allowed
+from fabrix_chat.web import SecurityMiddleware, cache_control, origin_allowed
 
 
 async def hello(_request):
@@ -65,3 +65,29 @@ def test_websocket_from_another_site_is_refused():
 def test_event_polling_from_another_site_is_refused():
     response = client().get("/_event/", headers={"origin": "http://evil.example"})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "expected"),
+    [
+        ("/assets/index-D9PZCn3a.js", "text/javascript", b"public, max-age=31536000, immutable"),
+        ("/assets/root-B_x-9aZ1.css", "text/css", b"public, max-age=31536000, immutable"),
+        ("/assets/KaTeX_Main-Bold-Cx986IdX.woff2", "font/woff2", b"public, max-age=31536000, immutable"),
+        ("/chat/", "text/html; charset=utf-8", b"no-cache"),
+        ("/styles.css", "text/css", b"no-cache"),  # our own, not hashed: it changes with a release
+        ("/chat.js", "text/javascript", b"no-cache"),
+        ("/assets/index.js", "text/javascript", b"no-cache"),
+        ("/favicon.ico", "image/vnd.microsoft.icon", None),
+    ],
+)
+def test_hashed_assets_are_immutable_and_pages_are_revalidated(path, content_type, expected):
+    assert cache_control(path, content_type) == expected
+
+
+def test_the_cache_header_is_added_to_html_responses():
+    async def page(_request):
+        return PlainTextResponse("<html></html>", media_type="text/html")
+
+    app = Starlette(routes=[Route("/login", page)])
+    response = TestClient(SecurityMiddleware(app)).get("/login")
+    assert response.headers["cache-control"] == "no-cache"
