@@ -664,7 +664,8 @@ def write_windows_task(args: list[str]) -> int:
     xml = windows_task_xml(sys.executable, str(ROOT / "launcher.py"), str(ROOT), user)
     target.write_text(xml, encoding="utf-16")
     step(f"Wrote {target}")
-    print(f'Import it (as administrator):  schtasks /Create /TN "FabriX Agent Chat" /XML "{target}"')
+    account = f' /RU "{user}" /RP *' if user else ""  # /RP * makes schtasks ask for the password
+    print(f'Import it (as administrator):  schtasks /Create /TN "FabriX Agent Chat" /XML "{target}"{account}')
     print('Start it now:                  schtasks /Run /TN "FabriX Agent Chat"')
     return 0
 
