@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -251,3 +252,36 @@ def test_development_reload_watches_only_the_app_package():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [str(ROOT / "fabrix_chat")]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Ctrl+C is a process-group signal on POSIX terminals")
+def test_ctrl_c_lets_the_app_shut_down_and_returns_its_exit_code(tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text(
+        textwrap.dedent(
+            """
+            import signal, sys, time
+            def stop(*_):
+                time.sleep(0.5)  # a clean shutdown takes a moment
+                sys.exit(3)
+            signal.signal(signal.SIGINT, stop)
+            print("ready", flush=True)
+            time.sleep(60)
+            """
+        ),
+        encoding="utf-8",
+    )
+    runner = f"import sys, launcher; sys.exit(launcher.run_server([sys.executable, {str(app)!r}], None))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", runner],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+    )
+    assert process.stdout.readline().strip() == "ready"
+    os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl+C
+    assert process.wait(timeout=20) == 3
+    assert "Traceback" not in process.stderr.read()
