@@ -194,6 +194,8 @@ def bench_toml(emulator: Emulator, *, rpm: int = 1_000_000, tpm: int = 1_000_000
         "[rate_limit]\n"
         f"rpm = {rpm}\n"
         f"tpm = {tpm}\n"
+        "[auth]\n"
+        'admin_signup_key = "BenchInvite2027"\n'  # outside demo mode the demo key is refused
         "[security]\n"
         'secret_key = "bench-secret-key-not-for-production-use-0123456789"\n' + extra
     )

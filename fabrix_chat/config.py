@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,17 @@ SECRET_KEYS = frozenset(
 )
 
 
+DEMO_SIGNUP_KEY = "123456"  # demo mode's invite key; refused once the real FabriX is configured
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 class ConfigError(Exception):
     """The configuration file cannot be used; the message says where and why."""
+
+
+def _shown(key: str, value: Any) -> str:
+    """A value as an error message may show it: never a secret's, not even a malformed one."""
+    return "<hidden>" if key in SECRET_KEYS else repr(value)
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,7 @@ class SecuritySettings:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    admin_signup_key: str = "123456"
+    admin_signup_key: str = DEMO_SIGNUP_KEY
     allowed_email_domains: tuple[str, ...] = ()
     session_idle_minutes: int = 30
 
@@ -154,7 +164,7 @@ def _expect(path: str, key: str, value: Any, annotation: str) -> Any:
     """Check one value against its field's type; return the value to store."""
 
     def fail(what: str) -> ConfigError:
-        return ConfigError(f"{path}: [{key.split('.')[0]}] {key.split('.')[1]} must be {what}, got {value!r}")
+        return ConfigError(f"{path}: [{key.split('.')[0]}] {key.split('.')[1]} must be {what}, got {_shown(key, value)}")
 
     if annotation == "bool":
         if not isinstance(value, bool):
@@ -185,7 +195,7 @@ def _validate(path: str, s: Settings) -> None:
     def check(ok: bool, key: str, what: str, value: Any) -> None:
         if not ok:
             section, name = key.split(".")
-            raise ConfigError(f"{path}: [{section}] {name} must be {what}, got {value!r}")
+            raise ConfigError(f"{path}: [{section}] {name} must be {what}, got {_shown(key, value)}")
 
     check(1 <= s.server.port <= 65535, "server.port", "a port number from 1 to 65535", s.server.port)
     check(bool(s.server.host.strip()), "server.host", "a host name or address", s.server.host)
@@ -197,7 +207,12 @@ def _validate(path: str, s: Settings) -> None:
         s.server.data_dir,
     )
     key = s.auth.admin_signup_key
-    check(len(key) == 6 and key.isdigit(), "auth.admin_signup_key", "6 digits in quotes", key)
+    check(
+        key == "" or (6 <= len(key) <= 64 and key.isascii() and key.isalnum()),
+        "auth.admin_signup_key",
+        '6 to 64 letters and digits in quotes (or "" to allow no sign-up with a shared key)',
+        key,
+    )
     check(
         1 <= s.auth.session_idle_minutes <= 24 * 60,
         "auth.session_idle_minutes",
@@ -209,6 +224,13 @@ def _validate(path: str, s: Settings) -> None:
     if url:
         check(bool(s.fabrix_api.client_key), "fabrix_api.client_key", "set when base_url is set", "")
         check(bool(s.fabrix_api.openapi_token), "fabrix_api.openapi_token", "set when base_url is set", "")
+    check(
+        s.fabrix_api.demo_mode or key != DEMO_SIGNUP_KEY,
+        "auth.admin_signup_key",
+        f"your own invite key once [fabrix_api] base_url is set: the demo key {DEMO_SIGNUP_KEY} would let anyone "
+        'on the intranet sign up. Choose 6 to 64 letters and digits, or "" to allow no sign-up with a shared key',
+        key,
+    )
     header = s.fabrix_api.client_header
     check(
         bool(header) and all(c.isalnum() or c == "-" for c in header),
@@ -238,7 +260,14 @@ def _validate(path: str, s: Settings) -> None:
         not redis or redis.startswith(("redis://", "rediss://", "unix://")),
         "rate_limit.redis_url",
         "empty or a redis:// URL",
-        "<hidden>",
+        redis,
+    )
+    check(
+        _redis_is_protected(redis),
+        "rate_limit.redis_url",
+        "a URL with a password (redis://:PASSWORD@host:6379/0) when Redis is on another machine: Reflex keeps the "
+        "app's state there as pickles, so whoever can write to that Redis can run code in the app",
+        redis,
     )
     check(1 <= s.upload.max_mb <= 2048, "upload.max_mb", "from 1 to 2048", s.upload.max_mb)
     db = s.database.url
@@ -248,6 +277,19 @@ def _validate(path: str, s: Settings) -> None:
         "empty, a sqlite:/// or a postgresql:// URL",
         "<hidden>",
     )
+
+
+def _redis_is_protected(url: str) -> bool:
+    """No Redis, one on this machine (or a unix socket), or one that asks for a password."""
+    if not url or url.startswith("unix://"):
+        return True
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        password = parts.password
+    except ValueError:
+        return False
+    return host in LOOPBACK_HOSTS or bool(password)
 
 
 def parse_settings(data: dict[str, Any], path: str = "secrets.toml") -> Settings:
@@ -303,6 +345,29 @@ def load_settings(path: Path | None = None) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return load_settings()
+
+
+def make_data_dir_private(settings: Settings) -> Path:
+    """The data folder (database, WAL, logs, uploads, backups) readable by the service account only.
+
+    On POSIX: the folders become 0700 and the files 0600, including what an older version left
+    world-readable, and the process's umask makes every file it creates from now on 0600.
+    Windows keeps the folder's inherited permissions (the README says how to restrict them).
+    """
+    folder = settings.data_path
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.name == "nt":
+        return folder
+    os.umask(0o077)
+    os.chmod(folder, 0o700)
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(parent, name), 0o700)
+        for name in files:
+            path = os.path.join(parent, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o600)
+    return folder
 
 
 def secret_key(settings: Settings) -> str:

@@ -8,7 +8,7 @@ import os
 
 import reflex as rx
 
-from fabrix_chat.config import get_settings
+from fabrix_chat.config import get_settings, make_data_dir_private
 from fabrix_chat.db import run_db
 from fabrix_chat.fabrix import client as fabrix_client
 from fabrix_chat.logging_setup import configure_logging
@@ -29,6 +29,7 @@ log = logging.getLogger("fabrix_chat")
 async def lifespan():
     """Logging, the demo emulator when no FabriX is configured, and a clean shutdown."""
     settings = get_settings()
+    make_data_dir_private(settings)
     configure_logging(settings)
     log.info("back end started (process %d)", os.getpid())
     emulator = None

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from fabrix_chat.config import ConfigError, Settings, load_settings, secrets_path
+from fabrix_chat.config import ConfigError, Settings, load_settings, make_data_dir_private, secrets_path
 from fabrix_chat.db import make_engine, session_scope
 from fabrix_chat.i18n import t
 from fabrix_chat.logging_setup import SecretMaskFilter, configure_logging, configured_secrets, log_file_path
@@ -475,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     # The file only: what the command did is printed below in plain words, and also kept in the app log.
     try:
+        make_data_dir_private(settings)
         configure_logging(settings, console=False)
     except OSError as exc:
         warn(f"Warning: cannot write the log file in {settings.data_path} ({exc}); going on without it.")

@@ -88,7 +88,10 @@ def email_problem(email: str, allowed_domains: tuple[str, ...]) -> str | None:
 
 
 def invite_key_matches(given: str, expected: str) -> bool:
-    """Constant-time comparison; both sides are hashed first so not even the length leaks."""
+    """Constant-time comparison; both sides are hashed first so not even the length leaks.
+    An empty configured key matches nothing: sign-up with a shared key is off."""
+    if not expected:
+        return False
     given_digest = hashlib.sha256(given.strip().encode("utf-8")).digest()
     expected_digest = hashlib.sha256(expected.encode("utf-8")).digest()
     return hmac.compare_digest(given_digest, expected_digest)

@@ -224,7 +224,9 @@ def unique_name(prefix: str = "user") -> str:
     return f"{prefix}{next(_counter)}{uuid.uuid4().hex[:6]}"
 
 
-def sign_up(page, base_url: str, username: str | None = None, password: str = "correct-horse-9") -> str:
+def sign_up(
+    page, base_url: str, username: str | None = None, password: str = "correct-horse-9", invite_key: str = "123456"
+) -> str:
     """Sign up through the form and land on /chat; returns the username."""
     username = username or unique_name()
     page.goto(f"{base_url}/signup")
@@ -232,7 +234,7 @@ def sign_up(page, base_url: str, username: str | None = None, password: str = "c
     page.get_by_label("Email").fill(f"{username}@example.com")
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Confirm password").fill(password)
-    page.get_by_label("Invite key").fill("123456")
+    page.get_by_label("Invite key").fill(invite_key)
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url(at(base_url, "/chat"))
     return username

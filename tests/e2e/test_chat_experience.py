@@ -325,14 +325,18 @@ def test_a_conversation_remembers_its_agent(page, app_server):
     expect(page.locator(ANSWER).last).to_contain_text("Document Analyst")
 
 
+INVITE = "RealFabrix2027"  # outside demo mode the demo key is refused
+
+
 def test_unreachable_fabrix_gives_an_alert_with_retry(page, tmp_path_factory, build_lock):
     closed = free_port()  # nothing listens here
     server = start_app(
         tmp_path_factory.mktemp("no-fabrix"),
+        f'[auth]\nadmin_signup_key = "{INVITE}"\n'
         f'[fabrix_api]\nbase_url = "http://127.0.0.1:{closed}"\nclient_key = "k"\nopenapi_token = "t"\n',
     )
     try:
-        sign_up(page, server.url)
+        sign_up(page, server.url, invite_key=INVITE)
         alert = page.get_by_role("alert")
         expect(alert).to_contain_text("Could not load the agents", timeout=60_000)
         expect(alert).to_contain_text("Could not reach FabriX")

@@ -191,6 +191,9 @@ def test_service_mode_and_manage_commands_from_a_fresh_clone(clone, launch, page
 
     sign_up(page, url)
     ask_and_see_the_answer_end(page, "Explain Python decorators")
+    # Database, WAL, logs and the PID file: readable by the account that runs the app only.
+    for path in [clone / "data", *(clone / "data").rglob("*")]:
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
 
     second = subprocess.run(
         ["bash", str(clone / "run.sh"), "service"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import os
 import sqlite3
 import subprocess
@@ -358,3 +357,16 @@ def test_cleanup_dry_run_deletes_nothing_then_the_real_run_deletes_those(cli: Cl
         assert [c.title for c in conversations.list_conversations(session=session, user_id=user_id)] == ["10"]
 
     assert cli("cleanup", "--days", "0").returncode == 2
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_what_the_commands_write_is_readable_by_the_service_account_only(cli: Cli) -> None:
+    for command in (["migrate"], ["backup"], ["check"]):
+        result = cli(*command)
+        assert result.returncode == 0, result.stderr
+    files = [p for p in cli.data_dir.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"fabrix_chat.db", "fabrix_chat.log"}
+    assert any(p.parent.name == "backups" for p in files)
+    for path in [cli.data_dir, *(p for p in cli.data_dir.rglob("*"))]:
+        expected = 0o700 if path.is_dir() else 0o600
+        assert path.stat().st_mode & 0o777 == expected, path

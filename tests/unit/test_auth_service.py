@@ -81,6 +81,12 @@ def test_invite_key_matches_only_the_configured_key():
     assert not auth.invite_key_matches("123457", "123456")
     assert not auth.invite_key_matches("12345", "123456")
     assert not auth.invite_key_matches("", "123456")
+    assert auth.invite_key_matches("Spring2027Team", "Spring2027Team")
+
+
+@pytest.mark.parametrize("given", ["", " ", "123456"])
+def test_an_empty_configured_key_lets_nobody_sign_up(given):
+    assert not auth.invite_key_matches(given, "")
 
 
 def test_invite_key_is_compared_in_constant_time(monkeypatch):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from fabrix_chat.config import ConfigError, Settings, load_settings, secret_key
+from fabrix_chat.config import ConfigError, Settings, load_settings, make_data_dir_private, secret_key
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "secrets.toml.example"
 
@@ -90,7 +92,21 @@ def test_unknown_keys_are_ignored_with_a_warning(tmp_path, caplog):
         ('[server]\nport = "abc"', "[server] port must be a whole number"),
         ("[server]\nport = 70000", "[server] port must be a port number"),
         ("[server]\ndebug = 1", "[server] debug must be true or false"),
-        ('[auth]\nadmin_signup_key = "12ab56"', "[auth] admin_signup_key must be 6 digits"),
+        ('[auth]\nadmin_signup_key = "12-456"', "[auth] admin_signup_key must be 6 to 64 letters and digits"),
+        ('[auth]\nadmin_signup_key = "12345"', "[auth] admin_signup_key must be 6 to 64 letters and digits"),
+        (f'[auth]\nadmin_signup_key = "{"a" * 65}"', "[auth] admin_signup_key must be 6 to 64 letters and digits"),
+        (
+            '[fabrix_api]\nbase_url = "https://x"\nclient_key = "k"\nopenapi_token = "t"',
+            "[auth] admin_signup_key must be your own invite key once [fabrix_api] base_url is set",
+        ),
+        (
+            '[auth]\nadmin_signup_key = "123456"\n[fabrix_api]\nbase_url = "https://x"\nclient_key = "k"\nopenapi_token = "t"',
+            "the demo key 123456 would let anyone on the intranet sign up",
+        ),
+        (
+            '[rate_limit]\nredis_url = "redis://cache.intra:6379/0"',
+            "[rate_limit] redis_url must be a URL with a password",
+        ),
         ("[auth]\nadmin_signup_key = 123456", "[auth] admin_signup_key must be a string"),
         ('[auth]\nallowed_email_domains = "samsung.com"', "[auth] allowed_email_domains must be a list"),
         ('[fabrix_api]\nbase_url = "ftp://x"', "[fabrix_api] base_url must be empty or an http(s):// URL"),
@@ -100,7 +116,10 @@ def test_unknown_keys_are_ignored_with_a_warning(tmp_path, caplog):
         ("[upload]\nmax_mb = -1", "[upload] max_mb must be from 1 to 2048"),
         ('[database]\nurl = "mysql://x"', "[database] url must be empty"),
         ("server = 3", "[server] must be a table"),
-        ('[server]\ndata_dir = "fabrix_chat/data"', "[server] data_dir must be a folder outside the fabrix_chat/ package"),
+        (
+            '[server]\ndata_dir = "fabrix_chat/data"',
+            "[server] data_dir must be a folder outside the fabrix_chat/ package",
+        ),
     ],
 )
 def test_bad_values_name_the_file_the_key_and_what_is_expected(tmp_path, text, expected):
@@ -112,11 +131,40 @@ def test_bad_values_name_the_file_the_key_and_what_is_expected(tmp_path, text, e
     assert expected in message
 
 
-def test_secret_values_never_appear_in_error_messages(tmp_path):
-    path = write(tmp_path, '[rate_limit]\nredis_url = "http://user:hunter2@x"')
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[rate_limit]\nredis_url = "http://user:hunter2@x"',
+        '[auth]\nadmin_signup_key = "hunter2-!"',  # malformed, still a secret
+        "[auth]\nadmin_signup_key = 1234567",
+        '[database]\nurl = "mysql://u:hunter2@db/x"',
+    ],
+)
+def test_secret_values_never_appear_in_error_messages(tmp_path, text):
+    path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_settings(path)
-    assert "hunter2" not in str(info.value)
+    assert "hunter2" not in str(info.value) and "1234567" not in str(info.value)
+    assert "<hidden>" in str(info.value)
+
+
+def test_longer_invite_keys_work_and_a_six_digit_key_still_does(tmp_path):
+    real = '[fabrix_api]\nbase_url = "https://x"\nclient_key = "k"\nopenapi_token = "t"\n'
+    for key in ("654321", "Spring2027Team", "a" * 64, ""):
+        assert (
+            load_settings(write(tmp_path, f'[auth]\nadmin_signup_key = "{key}"\n{real}')).auth.admin_signup_key == key
+        )
+    assert load_settings(write(tmp_path, "")).auth.admin_signup_key == "123456", "demo mode keeps the demo key"
+
+
+def test_redis_on_this_machine_may_go_without_a_password(tmp_path):
+    for url in (
+        "redis://localhost:6379/0",
+        "redis://127.0.0.1:6379",
+        "unix:///run/redis.sock",
+        "redis://:pw@cache:6379",
+    ):
+        assert load_settings(write(tmp_path, f'[rate_limit]\nredis_url = "{url}"')).rate_limit.redis_url == url
 
 
 def test_non_utf8_file_is_refused_clearly(tmp_path):
@@ -129,11 +177,12 @@ def test_non_utf8_file_is_refused_clearly(tmp_path):
 def test_masked_settings_hide_every_secret(tmp_path):
     path = write(
         tmp_path,
-        '[security]\nsecret_key = "aaa"\n[fabrix_api]\nbase_url = "https://x"\nclient_key = "bbb"\nopenapi_token = "ccc"\n',
+        '[security]\nsecret_key = "aaa"\n[auth]\nadmin_signup_key = "Invite2027"\n'
+        '[fabrix_api]\nbase_url = "https://x"\nclient_key = "bbb"\nopenapi_token = "ccc"\n',
     )
     masked = load_settings(path).masked()
     flat = repr(masked)
-    for secret in ("aaa", "bbb", "ccc", "123456"):
+    for secret in ("aaa", "bbb", "ccc", "Invite2027"):
         assert secret not in flat
     assert masked["fabrix_api"]["base_url"] == "https://x"
 
@@ -145,3 +194,28 @@ def test_secret_key_is_generated_once_into_data_dir(tmp_path):
     assert len(first) >= 40
     assert secret_key(settings) == first
     assert (tmp_path / "d" / "secret_key").read_text().strip() == first
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_the_data_folder_and_its_files_become_private(tmp_path):
+    data = tmp_path / "data"
+    (data / "uploads" / "7").mkdir(parents=True)
+    old = [data / "fabrix_chat.db", data / "fabrix_chat.db-wal", data / "uploads" / "7" / "notes.txt"]
+    for path in old:
+        path.write_text("x", encoding="utf-8")
+        path.chmod(0o644)
+    (data / "uploads").chmod(0o755)
+    settings = load_settings(write(tmp_path, f'[server]\ndata_dir = "{data.as_posix()}"\n'))
+    previous = os.umask(0o022)
+    try:
+        make_data_dir_private(settings)
+        new = data / "backups" / "later.db"
+        new.parent.mkdir()
+        new.write_text("x", encoding="utf-8")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "uploads").stat().st_mode) == 0o700
+    for path in [*old, new]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(new.parent.stat().st_mode) == 0o700
