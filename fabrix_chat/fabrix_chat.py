@@ -17,6 +17,7 @@ from fabrix_chat.pages.chat import chat_page
 from fabrix_chat.pages.login import login_page
 from fabrix_chat.pages.signup import signup_page
 from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.services import maintenance
 from fabrix_chat.state.admin import AdminState
 from fabrix_chat.state.auth import AuthState
 from fabrix_chat.state.chat import ChatState
@@ -30,6 +31,7 @@ async def lifespan():
     """Logging, the demo emulator when no FabriX is configured, and a clean shutdown."""
     settings = get_settings()
     make_data_dir_private(settings)
+    run_lock = maintenance.hold_run_lock(settings)  # `manage restore` refuses while this is held
     configure_logging(settings)
     log.info("back end started (process %d)", os.getpid())
     emulator = None
@@ -49,6 +51,7 @@ async def lifespan():
     try:
         yield
     finally:
+        run_lock.close()
         await fabrix_client.close_client()
         if emulator is not None:
             emulator.stop()

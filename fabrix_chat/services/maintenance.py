@@ -11,7 +11,8 @@ import os
 import shutil
 import sqlite3
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,55 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 # IN (...) lists are cut to this size: old SQLite builds allow only 999 bound parameters.
 _DELETE_CHUNK = 500
+RUN_LOCK_NAME = "fabrix-chat.running"
+
+
+# --- "the app is running" ------------------------------------------------------------------------
+# Every process of the running app holds data_dir/fabrix-chat.running open (on POSIX with a shared
+# flock). Restore needs it exclusively, so it cannot swap the database under a running app, and an
+# app starting during a restore waits for it.
+
+
+def hold_run_lock(settings: Settings):
+    """Called once by each app process at start-up; the returned file stays open until it exits."""
+    path = settings.data_path / RUN_LOCK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 (held for the life of the process)
+    if os.name != "nt":
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_SH)
+    return handle
+
+
+@contextmanager
+def app_stopped(settings: Settings) -> Iterator[None]:
+    """Run the block only while no process of the app runs on this data folder."""
+    path = settings.data_path / RUN_LOCK_NAME
+    running = MaintenanceError(
+        f"The app is running (it holds {path}). Stop it first (Ctrl+C, `systemctl stop`, or end the "
+        "Windows task), then restore: a restore under a running app would lose what it writes."
+    )
+    if os.name == "nt":
+        # Windows refuses to delete a file another process has open: that is the lock.
+        try:
+            path.unlink(missing_ok=True)
+        except PermissionError:
+            raise running from None
+        yield
+        return
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise running from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class MaintenanceError(Exception):
@@ -323,8 +373,12 @@ def restore(settings: Settings, backup_file: Path) -> Path | None:
             "Restore here is for the SQLite database. For PostgreSQL use `pg_restore` (or `psql`) "
             "with the dump made by `pg_dump`."
         )
+    with app_stopped(settings):
+        return _install_backup(settings, Path(backup_file))
+
+
+def _install_backup(settings: Settings, backup_file: Path) -> Path | None:
     target = sqlite_file(settings)
-    backup_file = Path(backup_file)
     if not backup_file.is_file():
         raise MaintenanceError(f"{backup_file} does not exist or is not a file.")
     if _same_file(backup_file, target):

@@ -211,6 +211,11 @@ def test_service_mode_and_manage_commands_from_a_fresh_clone(clone, launch, page
             ["bash", str(clone / "run.sh"), "manage", *command], cwd=clone, env=newcomer_env(), capture_output=True, text=True, timeout=120
         )  # fmt: skip
         assert done.returncode == 0 and expected in done.stdout, done.stdout + done.stderr
+    backup = next((clone / "data" / "backups").glob("fabrix_chat-*.db"))
+    restore = subprocess.run(
+        ["bash", str(clone / "run.sh"), "manage", "restore", str(backup), "--yes"], cwd=clone, env=newcomer_env(), capture_output=True, text=True, timeout=120
+    )  # fmt: skip
+    assert restore.returncode == 1 and "The app is running" in restore.stderr, restore.stdout + restore.stderr
 
     assert service.stop(signal.SIGTERM) in (0, -signal.SIGTERM), service.output()[-3000:]
     assert not pid_file.exists(), "a clean stop removes the PID file"

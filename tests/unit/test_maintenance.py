@@ -235,6 +235,22 @@ def test_restore_brings_back_the_backup_and_keeps_a_safety_copy(settings: Settin
     assert usernames(backup) == {"alice"}  # the backup itself is untouched
 
 
+def test_restore_is_refused_while_the_app_runs(settings: Settings, engine: Engine) -> None:
+    add_user(engine, "alice")
+    backup = maintenance.backup(settings)
+    add_user(engine, "bob")
+    engine.dispose()
+    running = maintenance.hold_run_lock(settings)  # what every app process holds while it runs
+    try:
+        with pytest.raises(MaintenanceError, match="The app is running"):
+            maintenance.restore(settings, backup)
+        assert usernames(maintenance.sqlite_file(settings)) == {"alice", "bob"}, "nothing was replaced"
+    finally:
+        running.close()
+    maintenance.restore(settings, backup)  # stopped: it goes ahead
+    assert usernames(maintenance.sqlite_file(settings)) == {"alice"}
+
+
 def test_restore_drops_a_stale_wal_so_it_cannot_be_replayed(settings: Settings, engine: Engine) -> None:
     add_user(engine, "alice")
     backup = maintenance.backup(settings)
