@@ -164,7 +164,9 @@ def _expect(path: str, key: str, value: Any, annotation: str) -> Any:
     """Check one value against its field's type; return the value to store."""
 
     def fail(what: str) -> ConfigError:
-        return ConfigError(f"{path}: [{key.split('.')[0]}] {key.split('.')[1]} must be {what}, got {_shown(key, value)}")
+        return ConfigError(
+            f"{path}: [{key.split('.')[0]}] {key.split('.')[1]} must be {what}, got {_shown(key, value)}"
+        )
 
     if annotation == "bool":
         if not isinstance(value, bool):
