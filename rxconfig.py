@@ -21,6 +21,9 @@ config = rx.Config(
     db_url=settings.database_url,
     redis_url=settings.rate_limit.redis_url or None,
     backend_host=settings.server.host,
+    # Behind N reverse proxies the client's address is the Nth from the right in X-Forwarded-For;
+    # 0 ignores the header (a client could write anything there).
+    trusted_proxy_hops=settings.server.trusted_proxy_hops,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(appearance="inherit", accent_color="blue", radius="medium"))],
     disable_plugins=[rx.plugins.SitemapPlugin],
 )

@@ -55,6 +55,7 @@ class ServerSettings:
     port: int = 3000
     data_dir: str = "data"
     debug: bool = False
+    trusted_proxy_hops: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,12 @@ def _validate(path: str, s: Settings) -> None:
     check(1 <= s.server.port <= 65535, "server.port", "a port number from 1 to 65535", s.server.port)
     check(bool(s.server.host.strip()), "server.host", "a host name or address", s.server.host)
     check(bool(s.server.data_dir.strip()), "server.data_dir", "a folder path", s.server.data_dir)
+    check(
+        0 <= s.server.trusted_proxy_hops <= 5,
+        "server.trusted_proxy_hops",
+        "from 0 to 5 (the number of reverse proxies in front of the app)",
+        s.server.trusted_proxy_hops,
+    )
     check(
         not s.data_path.resolve().is_relative_to(PACKAGE_DIR),
         "server.data_dir",

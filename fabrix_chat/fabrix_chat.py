@@ -17,6 +17,7 @@ from fabrix_chat.pages.chat import chat_page
 from fabrix_chat.pages.login import login_page
 from fabrix_chat.pages.signup import signup_page
 from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import maintenance
 from fabrix_chat.state.admin import AdminState
 from fabrix_chat.state.auth import AuthState
@@ -34,6 +35,8 @@ async def lifespan():
     run_lock = maintenance.hold_run_lock(settings)  # `manage restore` refuses while this is held
     configure_logging(settings)
     log.info("back end started (process %d)", os.getpid())
+    if settings.rate_limit.redis_url:
+        auth_service.use_redis_for_throttles(settings.rate_limit.redis_url)
     emulator = None
     if settings.fabrix_api.demo_mode:
         from fabrix_chat.fabrix.emulator import start_in_thread

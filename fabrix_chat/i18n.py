@@ -40,6 +40,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "실패가 너무 많습니다. {seconds}초 후 다시 시도하세요.",
     ),
     "fill_all_fields": ("Fill in every field.", "모든 항목을 입력하세요."),
+    "field_too_long": ("One of the fields is too long.", "입력한 항목 중 하나가 너무 깁니다."),
+    "signup_closed": (
+        "Sign-up is closed here: ask an administrator for an account.",
+        "이곳에서는 가입할 수 없습니다. 관리자에게 계정을 요청하세요.",
+    ),
     "username_invalid": (
         "Username: 3–32 characters, letters, digits, dot, dash or underscore.",
         "사용자 이름: 3–32자의 영문, 숫자, 점, 대시, 밑줄만 사용할 수 있습니다.",

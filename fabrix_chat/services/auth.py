@@ -11,13 +11,15 @@ import concurrent.futures
 import functools
 import hashlib
 import hmac
+import logging
 import re
 import secrets
-import threading
-import time
-from dataclasses import dataclass
 
 import bcrypt
+
+from fabrix_chat.services.throttle import Policy, Throttle
+
+log = logging.getLogger(__name__)
 
 BCRYPT_ROUNDS = 12
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores what follows; refuse instead of truncating silently
@@ -59,6 +61,25 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return bcrypt.checkpw(data, password_hash.encode("ascii"))
     except ValueError:
         return False
+
+
+# The longest text each sign-in and sign-up field accepts; longer is refused before anything else
+# (no database call, no bcrypt, no log line). Usernames are at most 32, emails 254, passwords 72 bytes.
+FIELD_LIMITS = {
+    "username": 64,
+    "email": 254,
+    "password": 256,
+    "confirm_password": 256,
+    "invite_key": 64,
+}
+
+
+def form_problem(values: dict[str, str]) -> str | None:
+    """ "field_too_long" when any sign-in or sign-up field is over its limit, else None."""
+    for name, value in values.items():
+        if len(value) > FIELD_LIMITS.get(name, 256):
+            return "field_too_long"
+    return None
 
 
 def password_problem(password: str) -> str | None:
@@ -108,81 +129,90 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    last: float = 0.0
+# A username is slowed after 3 attempts that did not succeed, a client address only after 20:
+# several people may reach the app from one address (a NAT) and one person's typos must not slow
+# the rest. Behind a reverse proxy set [server] trusted_proxy_hops, or every user has its address.
+user_throttle = Throttle("login-user", Policy(free_attempts=3))
+client_throttle = Throttle("login-client", Policy(free_attempts=20))
+# Wrong invite keys per client, and for the whole site: a guessing campaign spread over many
+# addresses slows every sign-up (never beyond 30 s), and says so in the log and on the admin page.
+signup_throttle = Throttle("signup-client", Policy(free_attempts=10))
+site_signup_throttle = Throttle("signup-site", Policy(free_attempts=50, forget_after=3600))
+SITE = "site"
+# Log-ins of one client being checked at once; more wait their turn (bcrypt costs a core each).
+MAX_CONCURRENT_LOGINS_PER_CLIENT = 4
+_logins_in_flight: dict[str, int] = {}
 
 
-class LoginThrottle:
-    """Slows repeated failed log-ins per username and per client, never locking anyone out.
+def use_redis_for_throttles(url: str) -> None:
+    """Keep every slow-down counter in Redis, shared by all workers and kept across restarts."""
+    from fabrix_chat.services.throttle import RedisStore
 
-    The first few failures cost nothing; after that each attempt must wait an exponentially
-    growing delay (capped) since the previous failure. Only failures count, so a user who
-    reloads the page is never slowed, and a success clears the username's record.
-    """
-
-    def __init__(
-        self, *, free_attempts: int = 3, base_delay: float = 1.0, max_delay: float = 30.0, forget_after: float = 900.0
-    ):
-        self.free_attempts = free_attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.forget_after = forget_after
-        self._failures: dict[str, _Failures] = {}
-        self._lock = threading.Lock()
-
-    def _delay_for(self, key: str, now: float) -> float:
-        record = self._failures.get(key)
-        if record is None or now - record.last > self.forget_after or record.count < self.free_attempts:
-            return 0.0
-        delay = min(self.max_delay, self.base_delay * 2 ** (record.count - self.free_attempts))
-        return max(0.0, record.last + delay - now)
-
-    def wait_seconds(self, *keys: str, now: float | None = None) -> float:
-        """How long the caller must wait before another attempt for any of these keys."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            return max((self._delay_for(k, now) for k in keys), default=0.0)
-
-    def failed(self, *keys: str, now: float | None = None) -> None:
-        """Count one failed attempt against each key."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            if len(self._failures) > 10_000:
-                self._failures.clear()  # bounded memory under a spray of made-up names
-            for key in keys:
-                record = self._failures.setdefault(key, _Failures())
-                if now - record.last > self.forget_after:
-                    record.count = 0
-                record.count += 1
-                record.last = now
-
-    def succeeded(self, *keys: str) -> None:
-        """Forget the keys' failures."""
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+    store = RedisStore(url)
+    for throttle in (user_throttle, client_throttle, signup_throttle, site_signup_throttle):
+        throttle.store = store
 
 
-# A username is slowed after 3 failures, a client address only after 20: several people may reach
-# the app from one address (a NAT or a reverse proxy) and one person's typos must not slow the rest.
-user_throttle = LoginThrottle(free_attempts=3)
-client_throttle = LoginThrottle(free_attempts=20)
-# Wrong invite keys, per client: 6 digits are few enough to guess without a brake.
-signup_throttle = LoginThrottle(free_attempts=10)
+async def begin_login(username: str, client: str) -> float:
+    """Reserve one log-in attempt before the password is checked: 0 means go ahead (then call
+    finish_login), more is the seconds to wait, with nothing counted."""
+    in_flight = _logins_in_flight.get(client, 0)
+    if in_flight >= MAX_CONCURRENT_LOGINS_PER_CLIENT:
+        return 1.0
+    _logins_in_flight[client] = in_flight + 1  # before the first await: 60 at once all see it
+    try:
+        wait = await user_throttle.attempt(username)
+        if wait == 0:
+            wait = await client_throttle.attempt(client)
+            if wait > 0:
+                await user_throttle.refund(username)
+    except BaseException:
+        _release_login(client)
+        raise
+    if wait > 0:
+        _release_login(client)
+    return wait
 
 
-def login_wait_seconds(username: str, client: str) -> float:
-    """Seconds before this username may try again from this client (0: now)."""
-    return max(user_throttle.wait_seconds(username), client_throttle.wait_seconds(client))
+def _release_login(client: str) -> None:
+    left = _logins_in_flight.get(client, 1) - 1
+    if left > 0:
+        _logins_in_flight[client] = left
+    else:
+        _logins_in_flight.pop(client, None)
 
 
-def record_failed_login(username: str, client: str) -> None:
-    user_throttle.failed(username)
-    client_throttle.failed(client)
+async def finish_login(username: str, client: str, *, succeeded: bool) -> None:
+    """A success clears the username's count and gives the client back its attempt; the
+    client's failures stay, or anyone with an account could wipe them."""
+    _release_login(client)
+    if succeeded:
+        await user_throttle.clear(username)
+        await client_throttle.refund(client)
 
 
-def record_successful_login(username: str, client: str) -> None:
-    """Clears the username's failures; the client's stay, or anyone with an account could wipe them."""
-    user_throttle.succeeded(username)
+async def begin_signup(client: str) -> float:
+    """Reserve one invite-key check for this client and the site: 0 or the seconds to wait."""
+    wait = await signup_throttle.attempt(client)
+    if wait > 0:
+        return wait
+    wait = await site_signup_throttle.attempt(SITE)
+    if wait > 0:
+        await signup_throttle.refund(client)
+        log.warning(
+            "sign-up slowed for everyone: over %d wrong invite keys in the last hour",
+            site_signup_throttle.policy.free_attempts,
+        )
+    return wait
+
+
+async def finish_signup(client: str, *, key_was_right: bool) -> None:
+    if key_was_right:
+        await signup_throttle.refund(client)
+        await site_signup_throttle.refund(SITE)
+
+
+async def wrong_invite_keys_last_hour() -> int:
+    """For the admin page's warning: wrong invite keys across the site (0 below the budget)."""
+    count = await site_signup_throttle.attempts(SITE)
+    return count if count >= site_signup_throttle.policy.free_attempts else 0

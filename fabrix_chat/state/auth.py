@@ -24,6 +24,16 @@ from fabrix_chat.state.ui import UIState
 log = logging.getLogger(__name__)
 
 LOGIN_ROUTE = "/login"
+SIGNUP_FIELDS = ("username", "email", "password", "confirm_password", "invite_key")
+
+
+def field(form: dict, name: str, *, strip: bool = True) -> str:
+    """One form field as text (a missing or non-text value is empty)."""
+    value = form.get(name, "") if isinstance(form, dict) else ""
+    value = value if isinstance(value, str) else ""
+    return value.strip() if strip else value
+
+
 HOME_ROUTE = "/chat"
 
 
@@ -111,27 +121,34 @@ class LoginState(AuthState):
 
     @rx.event
     async def log_in(self, form: dict):
-        """Check the username and password; failures are slowed per username and per client."""
-        lang = (await self.get_state(UIState)).lang
-        username = str(form.get("username", "")).strip().lower()
-        password = str(form.get("password", ""))
+        """Check the username and password; attempts are counted before the check and slowed per
+        username and per client, and over-long fields are refused before anything else happens."""
+        username, password = field(form, "username").lower(), field(form, "password", strip=False)
         self.login_error = ""
-        self.session_ended = False
-        if not username or not password:
-            self.login_error = i18n.t("fill_all_fields", lang)
-            return
         client = self.router.session.client_ip or "unknown"
-        wait = auth_service.login_wait_seconds(username, client)
+        problem = auth_service.form_problem({"username": username, "password": password})
+        if problem is None and not (username and password):
+            problem = "fill_all_fields"
+        # The first await: the attempt is counted (and this client's slot taken) before it.
+        wait = 0.0 if problem else await auth_service.begin_login(username, client)
+        lang = (await self.get_state(UIState)).lang
+        if problem:
+            self.login_error = i18n.t(problem, lang)
+            return
         if wait > 0:
-            # Refused before the password is even checked, and not counted as another failure.
+            # Refused before the password is even checked, and not counted as another attempt.
             self.login_error = i18n.t("login_slow_down", lang, seconds=math.ceil(wait))
             return
-        user = await run_db(users_repo.get_user_by_username, username=username)
-        ok = await auth_service.run_hashing(
-            auth_service.verify_password, password, user.password_hash if user else None
-        )
-        if not ok or user is None:
-            auth_service.record_failed_login(username, client)
+        succeeded = False
+        try:
+            user = await run_db(users_repo.get_user_by_username, username=username)
+            ok = await auth_service.run_hashing(
+                auth_service.verify_password, password, user.password_hash if user else None
+            )
+            succeeded = ok and user is not None
+        finally:
+            await auth_service.finish_login(username, client, succeeded=succeeded)
+        if not succeeded or user is None:
             log.info("failed log-in for %r from %s", username, client)
             self.login_error = i18n.t("bad_credentials", lang)
             return
@@ -140,7 +157,6 @@ class LoginState(AuthState):
             log.info("log-in refused for disabled user %s", user.username)
             self.login_error = i18n.t("account_disabled", lang)
             return
-        auth_service.record_successful_login(username, client)
         await self._start_session(user)
         log.info("user %s logged in", user.username)
         return rx.redirect(HOME_ROUTE)
@@ -151,28 +167,31 @@ class SignupState(AuthState):
 
     @rx.event
     async def sign_up(self, form: dict):
-        """Create the account (invite key, allowed email domain, unique name and email), then sign in."""
-        lang = (await self.get_state(UIState)).lang
+        """Create the account (invite key, allowed email domain, unique name and email), then sign in.
+        Over-long fields are refused first; each invite-key check is counted before it is made."""
         settings = get_settings()
-        username = str(form.get("username", "")).strip().lower()
-        email = str(form.get("email", "")).strip().lower()
-        password = str(form.get("password", ""))
-        confirm = str(form.get("confirm_password", ""))
-        invite = str(form.get("invite_key", ""))
+        values = {name: field(form, name, strip=name not in ("password", "confirm_password")) for name in SIGNUP_FIELDS}
+        username, email = values["username"].lower(), values["email"].lower()
+        password, confirm, invite = values["password"], values["confirm_password"], values["invite_key"]
         self.signup_error = ""
         client = self.router.session.client_ip or "unknown"
-        problem: str | None = None
-        wait = auth_service.signup_throttle.wait_seconds(client)
+        problem = auth_service.form_problem(values)
+        if problem is None and not settings.auth.admin_signup_key:
+            problem = "signup_closed"
+        elif problem is None and not all((username, email, password, confirm, invite)):
+            problem = "fill_all_fields"
+        wait = 0.0 if problem else await auth_service.begin_signup(client)
+        lang = (await self.get_state(UIState)).lang
         if wait > 0:
             self.signup_error = i18n.t("login_slow_down", lang, seconds=math.ceil(wait))
             return
-        if not all((username, email, password, confirm, invite)):
-            problem = "fill_all_fields"
-        elif not auth_service.invite_key_matches(invite, settings.auth.admin_signup_key):
-            auth_service.signup_throttle.failed(client)
-            log.info("sign-up with a wrong invite key from %s", client)
-            problem = "invite_key_wrong"
-        else:
+        if problem is None:
+            key_ok = auth_service.invite_key_matches(invite, settings.auth.admin_signup_key)
+            await auth_service.finish_signup(client, key_was_right=key_ok)
+            if not key_ok:
+                log.info("sign-up with a wrong invite key from %s", client)
+                problem = "invite_key_wrong"
+        if problem is None:
             problem = (
                 auth_service.username_problem(username)
                 or auth_service.email_problem(email, settings.auth.allowed_email_domains)

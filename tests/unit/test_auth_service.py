@@ -8,6 +8,7 @@ import re
 import pytest
 
 from fabrix_chat.services import auth
+from fabrix_chat.services.throttle import Throttle
 
 # --- passwords --------------------------------------------------------------------------------
 
@@ -119,87 +120,93 @@ def test_session_tokens_are_random_and_only_their_hash_is_stored():
 # --- failed-login slow-down -------------------------------------------------------------------
 
 
-def test_first_failures_are_free_then_waits_grow_and_are_capped():
-    throttle = auth.LoginThrottle(free_attempts=3, base_delay=1.0, max_delay=8.0)
-    for i in range(3):
-        assert throttle.wait_seconds("user:kim", now=100.0 + i) == 0
-        throttle.failed("user:kim", now=100.0 + i)
-    # The fourth attempt must wait base_delay after the third failure, then it doubles.
-    assert throttle.wait_seconds("user:kim", now=102.0) == pytest.approx(1.0)
-    assert throttle.wait_seconds("user:kim", now=103.5) == 0
-    throttle.failed("user:kim", now=103.5)
-    assert throttle.wait_seconds("user:kim", now=103.5) == pytest.approx(2.0)
-    throttle.failed("user:kim", now=106.0)
-    assert throttle.wait_seconds("user:kim", now=106.0) == pytest.approx(4.0)
-    for t in range(200, 210):
-        throttle.failed("user:kim", now=float(t))
-    assert throttle.wait_seconds("user:kim", now=209.0) == pytest.approx(8.0)  # capped
-
-
-def test_waiting_without_new_failures_never_grows_the_delay():
-    """Reloading the page makes no attempt: asking how long to wait, again and again, changes nothing."""
-    throttle = auth.LoginThrottle(free_attempts=2, base_delay=2.0)
-    throttle.failed("k", now=0.0)
-    throttle.failed("k", now=0.5)
-    waits = [throttle.wait_seconds("k", now=1.0) for _ in range(50)]
-    assert waits == [pytest.approx(1.5)] * 50
-    assert throttle.wait_seconds("k", now=2.5) == 0
-
-
-def test_a_success_clears_and_old_failures_are_forgotten():
-    throttle = auth.LoginThrottle(free_attempts=2, base_delay=5.0, forget_after=60.0)
-    throttle.failed("a", "b", now=0.0)
-    throttle.failed("a", "b", now=1.0)
-    assert throttle.wait_seconds("a", now=1.0) > 0
-    throttle.succeeded("a")
-    assert throttle.wait_seconds("a", now=1.0) == 0
-    assert throttle.wait_seconds("b", now=1.0) > 0  # only the named key was cleared
-    assert throttle.wait_seconds("b", now=62.0) == 0  # forgotten after a quiet minute
-    throttle.failed("b", now=62.0)
-    assert throttle.wait_seconds("b", now=62.0) == 0  # and counting starts again from zero
-
-
-def test_keys_are_independent():
-    throttle = auth.LoginThrottle(free_attempts=1, base_delay=3.0)
-    throttle.failed("user:kim", now=10.0)
-    assert throttle.wait_seconds("user:lee", now=10.0) == 0
-    assert throttle.wait_seconds("user:lee", "user:kim", now=10.0) == pytest.approx(3.0)
-
-
-def test_memory_stays_bounded_under_made_up_names():
-    throttle = auth.LoginThrottle()
-    for i in range(10_050):
-        throttle.failed(f"user:{i}", now=1.0)
-    assert len(throttle._failures) <= 10_001
-
-
 @pytest.fixture
 def fresh_throttles(monkeypatch):
-    monkeypatch.setattr(auth, "user_throttle", auth.LoginThrottle(free_attempts=3))
-    monkeypatch.setattr(auth, "client_throttle", auth.LoginThrottle(free_attempts=20))
+    for name in ("user_throttle", "client_throttle", "signup_throttle", "site_signup_throttle"):
+        old = getattr(auth, name)
+        monkeypatch.setattr(auth, name, Throttle(old.name, old.policy))
+    monkeypatch.setattr(auth, "_logins_in_flight", {})
 
 
-def test_username_is_slowed_after_three_failures_from_anywhere(fresh_throttles):
+async def fail_login(username: str, client: str) -> float:
+    wait = await auth.begin_login(username, client)
+    if wait == 0:
+        await auth.finish_login(username, client, succeeded=False)
+    return wait
+
+
+async def test_username_is_slowed_after_three_failures_from_anywhere(fresh_throttles):
     for client in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
-        assert auth.login_wait_seconds("kim", client) == 0
-        auth.record_failed_login("kim", client)
-    assert auth.login_wait_seconds("kim", "10.0.0.4") > 0
-    assert auth.login_wait_seconds("lee", "10.0.0.1") == 0  # other people on those clients are not
+        assert await fail_login("kim", client) == 0
+    assert await fail_login("kim", "10.0.0.4") > 0
+    assert await fail_login("lee", "10.0.0.1") == 0  # other people on those clients are not
 
 
-def test_one_client_guessing_many_names_is_slowed(fresh_throttles):
+async def test_one_client_guessing_many_names_is_slowed(fresh_throttles):
     for i in range(20):
-        assert auth.login_wait_seconds(f"name{i}", "10.9.9.9") == 0
-        auth.record_failed_login(f"name{i}", "10.9.9.9")
-    assert auth.login_wait_seconds("fresh-name", "10.9.9.9") > 0
-    assert auth.login_wait_seconds("fresh-name", "10.0.0.1") == 0
+        assert await fail_login(f"name{i}", "10.9.9.9") == 0
+    assert await fail_login("fresh-name", "10.9.9.9") > 0
+    assert await fail_login("fresh-name", "10.0.0.1") == 0
 
 
-def test_success_clears_the_username_but_not_the_client(fresh_throttles):
-    for i in range(20):
-        auth.record_failed_login(f"victim{i}", "10.6.6.6")
-    auth.record_failed_login("kim", "10.6.6.6")
-    auth.record_successful_login("kim", "10.6.6.6")
-    assert auth.user_throttle.wait_seconds("kim") == 0
+async def test_success_clears_the_username_but_not_the_client(fresh_throttles):
+    for i in range(19):
+        await fail_login(f"victim{i}", "10.6.6.6")
+    await fail_login("kim", "10.6.6.6")  # the 20th: the client's free attempts are used up
+    await auth.client_throttle.refund("10.6.6.6")
+    assert await auth.begin_login("kim", "10.6.6.6") == 0
+    await auth.finish_login("kim", "10.6.6.6", succeeded=True)
+    assert await auth.user_throttle.attempts("kim") == 0
     # Logging in to one's own account does not wipe a client's record of guessing others.
-    assert auth.login_wait_seconds("anyone", "10.6.6.6") > 0
+    assert await fail_login("anyone", "10.6.6.6") == 0
+    assert await fail_login("anyone", "10.6.6.6") > 0
+
+
+async def test_a_success_does_not_use_up_the_clients_attempts(fresh_throttles):
+    for _ in range(50):  # a whole office behind one address, each signing in once
+        assert await auth.begin_login("kim", "10.1.1.1") == 0
+        await auth.finish_login("kim", "10.1.1.1", succeeded=True)
+    assert await fail_login("lee", "10.1.1.1") == 0
+
+
+async def test_one_client_has_at_most_four_log_ins_checked_at_once(fresh_throttles):
+    started = [await auth.begin_login(f"user{i}", "10.2.2.2") for i in range(6)]
+    assert started == [0, 0, 0, 0, 1.0, 1.0]
+    await auth.finish_login("user0", "10.2.2.2", succeeded=False)
+    assert await auth.begin_login("user9", "10.2.2.2") == 0
+    assert await auth.begin_login("other", "10.3.3.3") == 0, "other clients are not held up"
+
+
+async def test_wrong_invite_keys_are_slowed_per_client_and_for_the_whole_site(fresh_throttles, caplog):
+    for _ in range(10):
+        assert await auth.begin_signup("10.4.4.4") == 0
+        await auth.finish_signup("10.4.4.4", key_was_right=False)
+    assert await auth.begin_signup("10.4.4.4") > 0
+    # A campaign spread over many addresses: past 50 wrong keys in an hour everyone waits a bit.
+    for i in range(40):
+        assert await auth.begin_signup(f"10.5.0.{i}") == 0
+        await auth.finish_signup(f"10.5.0.{i}", key_was_right=False)
+    assert await auth.wrong_invite_keys_last_hour() == 50
+    assert await auth.begin_signup("10.7.7.7") > 0
+    assert "sign-up slowed for everyone" in caplog.text
+
+
+async def test_a_right_invite_key_is_not_counted(fresh_throttles):
+    for _ in range(30):
+        assert await auth.begin_signup("10.8.8.8") == 0
+        await auth.finish_signup("10.8.8.8", key_was_right=True)
+    assert await auth.wrong_invite_keys_last_hour() == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"username": "k" * 64, "password": "p" * 256}, None),
+        ({"username": "k" * 65, "password": "x"}, "field_too_long"),
+        ({"username": "kim", "password": "p" * 257}, "field_too_long"),
+        ({"email": "e" * 255}, "field_too_long"),
+        ({"invite_key": "1" * 65}, "field_too_long"),
+    ],
+)
+def test_over_long_fields_are_refused(values, problem):
+    assert auth.form_problem(values) == problem

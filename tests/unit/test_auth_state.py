@@ -6,9 +6,11 @@ rules is in tests/e2e/test_accounts.py.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -20,6 +22,7 @@ from fabrix_chat.config import Settings
 from fabrix_chat.models import AuthSession, User, utcnow
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import auth as auth_service
+from fabrix_chat.services.throttle import Throttle
 from fabrix_chat.state import auth as auth_state
 from fabrix_chat.state.auth import AuthState, LoginState, SignupState
 from fabrix_chat.state.ui import UIState
@@ -30,9 +33,10 @@ CLIENT = "10.1.2.3"
 
 @pytest.fixture(autouse=True)
 def fresh_throttles(monkeypatch):
-    monkeypatch.setattr(auth_service, "user_throttle", auth_service.LoginThrottle(free_attempts=3))
-    monkeypatch.setattr(auth_service, "client_throttle", auth_service.LoginThrottle(free_attempts=20))
-    monkeypatch.setattr(auth_service, "signup_throttle", auth_service.LoginThrottle(free_attempts=10))
+    for name in ("user_throttle", "client_throttle", "signup_throttle", "site_signup_throttle"):
+        old = getattr(auth_service, name)
+        monkeypatch.setattr(auth_service, name, Throttle(old.name, old.policy))
+    monkeypatch.setattr(auth_service, "_logins_in_flight", {})
 
 
 def use_settings(monkeypatch, **auth_values) -> None:
@@ -274,3 +278,67 @@ async def test_opening_the_page_again_clears_an_old_error(app_db):
     assert tab.login.login_error and tab.signup.signup_error
     await AuthState.redirect_if_signed_in.fn(tab.auth)
     assert tab.login.login_error == "" and tab.signup.signup_error == ""
+
+
+async def test_sixty_simultaneous_log_ins_for_one_name_reach_bcrypt_only_a_few_times(app_db, monkeypatch):
+    await Browser().sign_up("kim")
+    checks = []
+    real = auth_service.verify_password
+
+    def counting_verify(password, password_hash):
+        checks.append(1)
+        return real(password, password_hash)
+
+    monkeypatch.setattr(auth_service, "verify_password", counting_verify)
+    tabs = [Browser(client_ip=f"10.9.0.{i}") for i in range(60)]  # sixty addresses, one name
+    await asyncio.gather(*(tab.log_in("kim", "wrong-password") for tab in tabs))
+    assert len(checks) == 3, "only the free attempts of the name are checked"
+    assert all(tab.login.login_error for tab in tabs)
+    slowed = [tab for tab in tabs if tab.login.login_error.startswith("Too many failed attempts")]
+    assert len(slowed) == 57
+
+
+async def test_sixty_simultaneous_log_ins_from_one_client_are_held_to_a_few_at_once(app_db, monkeypatch):
+    in_bcrypt, most = 0, 0
+    real = auth_service.verify_password
+
+    def slow_verify(password, password_hash):
+        nonlocal in_bcrypt, most
+        in_bcrypt += 1
+        most = max(most, in_bcrypt)
+        try:
+            time.sleep(0.02)
+            return real(password, password_hash)
+        finally:
+            in_bcrypt -= 1
+
+    monkeypatch.setattr(auth_service, "verify_password", slow_verify)
+    tabs = [Browser(client_ip="10.8.8.8") for _ in range(60)]
+    await asyncio.gather(*(tab.log_in(f"name{i}", "wrong-password") for i, tab in enumerate(tabs)))
+    assert most <= auth_service.MAX_CONCURRENT_LOGINS_PER_CLIENT
+    assert auth_service._logins_in_flight == {}, "every slot is given back"
+
+
+async def test_an_over_long_username_is_refused_before_anything_is_looked_up_or_logged(app_db, monkeypatch, caplog):
+    looked_up = []
+    monkeypatch.setattr(auth_state.users_repo, "get_user_by_username", lambda **kw: looked_up.append(kw))
+    tab = Browser()
+    await tab.log_in("x" * 900_000, "whatever")
+    assert tab.login.login_error == "One of the fields is too long."
+    assert looked_up == [] and "xxxxxxxx" not in caplog.text
+    await tab.sign_up("y" * 100_000)
+    assert tab.signup.signup_error == "One of the fields is too long."
+
+
+async def test_non_text_form_values_are_treated_as_empty(app_db):
+    tab = Browser()
+    await LoginState.log_in.fn(tab.login, {"username": ["kim"], "password": {"a": 1}})
+    assert tab.login.login_error == "Fill in every field."
+
+
+async def test_with_no_shared_key_configured_sign_up_is_closed(app_db, monkeypatch):
+    use_settings(monkeypatch, admin_signup_key="")
+    tab = Browser()
+    await tab.sign_up("kim", invite_key=" ")
+    assert tab.signup.signup_error.startswith("Sign-up is closed here")
+    assert not tab.auth.signed_in
