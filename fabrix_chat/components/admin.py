@@ -10,7 +10,7 @@ from fabrix_chat.state.ui import tr
 def data_table(
     caption: rx.Var | str, headers: list[str], rows: rx.Var, render_row, *, empty_key: str = ""
 ) -> rx.Component:
-    """A table with a caption (its accessible name) and one row per item of `rows`.
+    """A table with a caption (its accessible name, also its scroller's) and one row per item of `rows`.
 
     `headers` are i18n keys; `render_row(item)` returns the <td> cells of one row.
     """
@@ -22,6 +22,11 @@ def data_table(
             class_name="admin-table",
         ),
         rx.cond(rows.length() == 0, rx.el.p(tr(empty_key), class_name="admin-empty")) if empty_key else rx.fragment(),
+        # A wide table scrolls sideways on a narrow screen: its scroller is a named region and a tab
+        # stop, so it can be scrolled from the keyboard too.
+        role="region",
+        aria_label=caption,
+        tab_index=0,
         class_name="admin-table-wrap",
     )
 

@@ -20,9 +20,22 @@ _SAFE_HREF = rx.Var("/^(https?:|mailto:)/i.test(props.href || '')").to(bool)
 
 
 def _code_block(text, **props) -> rx.Component:
+    """Highlighted code that scrolls sideways, so it is a keyboard stop (a named group) of its own.
+
+    The token colours are classes styled by assets/styles.css (`useInlineStyles: false`), where the
+    light and dark palettes are checked for contrast; the Prism themes' inline colours are not.
+    """
     return rx.el.div(
         icon_button("copy", tr("copy_code"), rx.set_clipboard(text), small=True, class_name="code-copy"),
-        rx.code_block(text, wrap_long_lines=False, show_line_numbers=False, **props),
+        rx.code_block(
+            text,
+            wrap_long_lines=False,
+            show_line_numbers=False,
+            class_name="code-block",
+            code_tag_props={},
+            custom_attrs={"useInlineStyles": False, "tabIndex": 0, "role": "group", "aria-label": tr("code_block")},
+            **props,
+        ),
         class_name="code-wrap",
     )
 

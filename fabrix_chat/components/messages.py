@@ -140,12 +140,13 @@ def thread() -> rx.Component:
         rx.cond(
             ChatState.not_found,
             rx.el.div(
-                rx.el.h1(tr("conversation_not_found")),
+                rx.el.h2(tr("conversation_not_found")),
                 rx.link(tr("back_to_chat"), href="/chat"),
                 class_name="empty-state",
             ),
         ),
-        rx.cond(ChatState.is_empty, rx.el.div(rx.el.h1(tr("empty_state")), class_name="empty-state")),
+        # The page's h1 is the title in the header (pages/chat.py); the greeting sits below it.
+        rx.cond(ChatState.is_empty, rx.el.div(rx.el.h2(tr("empty_state")), class_name="empty-state")),
         rx.el.div(
             rx.foreach(
                 ChatState.messages,

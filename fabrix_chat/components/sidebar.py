@@ -28,7 +28,9 @@ def agent_picker() -> rx.Component:
         ),
         rx.select.root(
             rx.select.trigger(aria_label=tr("agent"), class_name="agent-trigger"),
-            rx.select.content(rx.foreach(ChatState.agents, option), position="popper"),
+            # "soft": the highlighted item keeps dark text on a light tint (the solid variant's white on
+            # #0090ff is 3.3:1).
+            rx.select.content(rx.foreach(ChatState.agents, option), position="popper", variant="soft"),
             value=ChatState.selected_agent_id,
             on_change=ChatState.select_agent,
             disabled=ChatState.streaming,
@@ -45,7 +47,6 @@ def conversation_row(item: ConversationItem) -> rx.Component:
                 rx.el.span(item.title, class_name="conversation-title"),
                 rx.el.span(item.time, class_name="conversation-time", aria_hidden="true"),
                 href=item.href,
-                aria_label=item.title,
                 class_name="conversation-link",
                 underline="none",
                 on_click=UIState.after_navigation,

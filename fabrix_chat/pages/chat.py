@@ -23,7 +23,8 @@ def main_header() -> rx.Component:
         icon_button(
             "menu", tr("toggle_sidebar"), UIState.toggle_sidebar, class_name="mobile-toggle", aria_controls="sidebar"
         ),
-        rx.el.div(
+        # The page's level-one heading: the open conversation's title, or the app's name.
+        rx.el.h1(
             rx.cond(ChatState.conversation_title != "", ChatState.conversation_title, tr("app_name")),
             class_name="main-title",
         ),

@@ -43,7 +43,7 @@ def test_titles_rename_search_and_delete(page, app_server):
     # Titled by the first question, cut to about 30 characters; newest activity first.
     first = page.get_by_role("link", name=long_title)
     expect(first).to_have_count(1)
-    assert titles.nth(0).get_attribute("aria-label") == "Lunch ideas near the office"
+    expect(titles.nth(0)).to_have_accessible_name("Lunch ideas near the office")
     expect(page.get_by_text("Today", exact=True)).to_be_visible()
 
     row_button(page, "Lunch ideas near the office", "Rename chat").click()

@@ -31,6 +31,7 @@ PAIRS = [
     ("--text-2-on-tint", "--bg"),
     ("--link", "--bg"),
     ("--link", "--bg-sidebar"),
+    ("--link", "--bubble-bot"),  # links in answers
     ("--on-primary", "--primary"),
     ("--on-primary", "--primary-hover"),
     ("--error-text", "--error-bg"),
@@ -76,6 +77,38 @@ def test_text_contrast_is_at_least_4_5(theme, text, background):
     values = tokens(theme)
     ratio = contrast(values[text], values[background])
     assert ratio >= 4.5, f"{theme}: {text} {values[text]} on {background} {values[background]} is {ratio:.2f}:1"
+
+
+def code_tokens(theme: str) -> dict[str, str]:
+    """The highlighted-code palette: every --code-* colour but the background."""
+    return {name: value for name, value in tokens(theme).items() if name.startswith("--code-") and name != "--code-bg"}
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_code_token_colour_reaches_4_5_on_the_code_background(theme):
+    values = tokens(theme)
+    palette = code_tokens(theme)
+    assert {"--code-text", "--code-comment", "--code-keyword", "--code-string"} <= palette.keys()
+    low = {
+        name: round(contrast(colour, values["--code-bg"]), 2)
+        for name, colour in palette.items()
+        if contrast(colour, values["--code-bg"]) < 4.5
+    }
+    assert not low, f"{theme}: below 4.5:1 on --code-bg {values['--code-bg']}: {low}"
+
+
+def test_the_dark_theme_has_its_own_code_palette():
+    light_block, dark_block = block(":root"), block(".dark")
+    names = {name for name in light_block if name.startswith("--code-")}
+    assert names == {name for name in dark_block if name.startswith("--code-")}
+
+
+def test_code_highlighting_takes_its_colours_from_the_palette():
+    """Token rules use only the checked --code-* colours, never a literal one."""
+    rules = re.findall(r"(?m)^\.code-block[^{]*\{([^}]*)\}", CSS)
+    assert len(rules) >= 8
+    colours = re.findall(r"(?:^|;)\s*(?:color|background)\s*:\s*([^;]+)", "".join(rule + ";" for rule in rules))
+    assert colours and all(re.fullmatch(r"var\(--code-[\w-]+\)", c.strip()) for c in colours), colours
 
 
 def test_white_text_on_danger_buttons():
