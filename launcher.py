@@ -33,13 +33,17 @@ BUN_VERSION = "1.4.5"
 AXE_VERSION = "4.14.1"
 REQUIREMENTS = "requirements.txt"
 TEST_REQUIREMENTS = "requirements-test.txt"
+# The whole dependency tree, pinned with the hashes of every file (all platforms), made from the
+# two files above by `run.sh lock`; installs use them with --require-hashes.
+LOCKS = {REQUIREMENTS: "requirements.lock", TEST_REQUIREMENTS: "requirements-test.lock"}
+UV_VERSION = "0.13.9"
 PID_FILE_NAME = "fabrix-chat.pid"
 BUILD_STAMP_NAME = "fabrix-build.json"
 DEV_FRONTEND_PORT = 3000
 DEV_BACKEND_PORT = 8000
 # What the built front end is made from: a change to any of these means building it again.
 BUILD_INPUTS = ("fabrix_chat", "assets", "rxconfig.py", REQUIREMENTS, "reflex.lock")
-USAGE = "Use: run.sh | run.sh service | run.sh test | run.sh manage COMMAND | run.sh windows-task"
+USAGE = "Use: run.sh | run.sh service | run.sh test | run.sh manage COMMAND | run.sh lock | run.sh windows-task"
 
 
 class SetupError(Exception):
@@ -184,19 +188,55 @@ def stale_requirements(layout: Layout, files: list[str]) -> list[str]:
     return [name for name in files if installed.get(name) != file_digest(ROOT / name)]
 
 
+def pins(text: str) -> dict[str, str]:
+    """{normalised name: version} of the `name==version` lines of a requirements or lock file."""
+    found = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].split(";", 1)[0].strip().rstrip("\\").strip()
+        if "==" in line and not line.startswith("-"):
+            name, version = line.split("==", 1)
+            name = name.split("[", 1)[0].strip().lower().replace("_", "-").replace(".", "-")
+            found[name] = version.strip()
+    return found
+
+
+def lock_problem(requirements: str, lock: str) -> str | None:
+    """Why `lock` does not match `requirements` (a pin missing or at another version), or None."""
+    locked = pins(lock)
+    for name, version in pins(requirements).items():
+        if locked.get(name) != version:
+            return f"{name}=={version} is not in the lock (it has {locked.get(name, 'nothing')})"
+    return None
+
+
 def ensure_packages(layout: Layout, files: list[str]) -> None:
-    stale = stale_requirements(layout, files)
+    """Install the lock files made from `files` with --require-hashes, when they changed."""
+    locks = []
+    for name in files:
+        lock = LOCKS[name]
+        try:
+            problem = lock_problem((ROOT / name).read_text(encoding="utf-8"), (ROOT / lock).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SetupError(f"{lock} cannot be read ({exc.strerror}).", "Restore it from git, or run 'lock'.") from exc
+        if problem:
+            raise SetupError(
+                f"{name} was changed after {lock} was made: {problem}.",
+                "Run './run.sh lock' (Windows: 'run.bat lock') to pin the new versions with hashes, then try again.",
+            )
+        locks.append(lock)
+    stale = stale_requirements(layout, locks)
     if not stale:
         step("Python packages are up to date")
         return
-    step(f"Installing the pinned Python packages ({', '.join(stale)})")
-    command = [str(layout.python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    step(f"Installing the pinned Python packages ({', '.join(stale)}, hashes checked)")
+    command = [str(layout.python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--require-hashes"]
     for name in stale:
         command += ["-r", name]
     run(
         command,
         problem="Installing the Python packages failed.",
-        todo="Read the pip error above; check that this machine can reach the Python package index.",
+        todo="Read the pip error above; check that this machine can reach the Python package index. A hash "
+        "mismatch means a downloaded file is not the one that was locked: do not work around it.",
     )
     try:
         installed = json.loads(Path(layout.stamp).read_text(encoding="utf-8"))
@@ -204,6 +244,29 @@ def ensure_packages(layout: Layout, files: list[str]) -> None:
         installed = {}
     installed.update({name: file_digest(ROOT / name) for name in stale})
     Path(layout.stamp).write_text(json.dumps(installed, indent=1), encoding="utf-8")
+
+
+def update_locks(layout: Layout) -> int:
+    """`run.sh lock`: pin the whole tree of requirements*.txt with hashes for every platform."""
+    ensure_venv(layout)
+    step(f"Installing uv {UV_VERSION} into .venv (it resolves and hashes the tree)")
+    run(
+        [str(layout.python), "-m", "pip", "install", "--disable-pip-version-check", "-q", f"uv=={UV_VERSION}"],
+        problem="Installing uv failed.",
+        todo="Check that this machine can reach the Python package index.",
+    )
+    inputs: list[str] = []
+    for name, lock in LOCKS.items():
+        inputs.append(name)  # the test lock holds the runtime packages too, at the same versions
+        step(f"Writing {lock} from {' + '.join(inputs)}")
+        run(
+            [str(layout.python), "-m", "uv", "pip", "compile", *inputs, "--universal", "--generate-hashes",
+             "--python-version", f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}", "--no-header", "--quiet", "-o", lock],
+            problem=f"Resolving {' + '.join(inputs)} failed.",
+            todo="Read the error above: two pins may not fit together.",
+        )  # fmt: skip
+    print("\nCommit requirements.lock and requirements-test.lock; the next start installs exactly these files.")
+    return 0
 
 
 def npm_command() -> str:
@@ -692,6 +755,8 @@ def main(argv: list[str]) -> int:
         if mode == "manage":
             env = prepare(layout, [REQUIREMENTS], bun=False)
             return subprocess.run([str(layout.python), "-m", "fabrix_chat.manage", *args], cwd=ROOT, env=env).returncode
+        if mode == "lock":
+            return update_locks(layout)
         if mode == "windows-task":
             return write_windows_task(args)
         raise SetupError(f"Unknown mode '{mode}'.", USAGE.replace("run.sh", tool))

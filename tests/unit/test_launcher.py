@@ -285,3 +285,33 @@ def test_ctrl_c_lets_the_app_shut_down_and_returns_its_exit_code(tmp_path):
     os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl+C
     assert process.wait(timeout=20) == 3
     assert "Traceback" not in process.stderr.read()
+
+
+def test_the_committed_locks_pin_exactly_what_the_requirements_ask_for():
+    """A change to requirements*.txt without `run.sh lock` fails here, not on a user's machine."""
+    runtime = (ROOT / "requirements.txt").read_text(encoding="utf-8")
+    tests = (ROOT / "requirements-test.txt").read_text(encoding="utf-8")
+    assert launcher.lock_problem(runtime, (ROOT / "requirements.lock").read_text(encoding="utf-8")) is None
+    test_lock = (ROOT / "requirements-test.lock").read_text(encoding="utf-8")
+    assert launcher.lock_problem(runtime + tests, test_lock) is None
+    for lock in ("requirements.lock", "requirements-test.lock"):
+        text = (ROOT / lock).read_text(encoding="utf-8")
+        entries = [line for line in text.splitlines() if "==" in line and not line.startswith(" ")]
+        assert entries and all(line.endswith("\\") for line in entries), f"every pin in {lock} carries hashes"
+
+
+def test_pins_read_names_versions_extras_and_markers():
+    text = "reflex[db]==0.10.1\npsycopg[binary]==3.3.9  # comment\ntzdata==2026.6 ; sys_platform == 'win32' \\\n-r other.txt\n"
+    assert launcher.pins(text) == {"reflex": "0.10.1", "psycopg": "3.3.9", "tzdata": "2026.6"}
+    assert launcher.lock_problem("httpx==0.28.1\n", "httpx==0.28.0 \\\n") == (
+        "httpx==0.28.1 is not in the lock (it has 0.28.0)"
+    )
+
+
+def test_a_requirement_changed_without_relocking_says_to_run_lock(tmp_path, monkeypatch):
+    monkeypatch.setattr(launcher, "ROOT", tmp_path)
+    (tmp_path / "requirements.txt").write_text("httpx==0.28.2\n", encoding="utf-8")
+    (tmp_path / "requirements.lock").write_text("httpx==0.28.1 \\\n    --hash=sha256:00\n", encoding="utf-8")
+    with pytest.raises(SetupError, match="requirements.txt was changed after requirements.lock was made") as info:
+        launcher.ensure_packages(Layout(root=tmp_path, windows=False), ["requirements.txt"])
+    assert "run.sh lock" in info.value.todo
