@@ -62,6 +62,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "email_taken": ("An account with that email exists.", "이미 가입된 이메일입니다."),
     "session_expired": ("Your session ended. Log in again.", "세션이 만료되었습니다. 다시 로그인하세요."),
     # --- accounts (more) ---
+    "signin_expired": (
+        "That sign-in took too long or was already used. Log in again.",
+        "로그인 처리 시간이 지났거나 이미 사용되었습니다. 다시 로그인하세요.",
+    ),
     "session_ended_notice": (
         "Your session ended (idle too long, or signed out by an administrator). Log in again.",
         "세션이 종료되었습니다(오랫동안 사용하지 않았거나 관리자가 로그아웃했습니다). 다시 로그인하세요.",

@@ -6,17 +6,21 @@ import asyncio
 import logging
 import re
 import time
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fabrix_chat.config import get_settings
-from fabrix_chat.db import get_engine
+from fabrix_chat import db
+from fabrix_chat.config import get_settings, secret_key
+from fabrix_chat.db import session_scope
+from fabrix_chat.repo import users as users_repo
+from fabrix_chat.services import auth
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +64,41 @@ def origin_allowed(origin: str, host: str) -> bool:
     return bool(origin_host) and origin_host == own_host
 
 
+def _cookie(scope: Scope, name: str) -> str:
+    cookies = SimpleCookie()
+    try:
+        cookies.load(_header(scope, b"cookie"))
+    except CookieError:
+        return ""
+    return cookies[name].value if name in cookies else ""
+
+
+def with_session_reference(scope: Scope) -> Scope:
+    """The websocket handshake as Reflex should see it: no Cookie header (the session token stays
+    out of the state, its pickles in Redis and anything sent to the page) and, for a session
+    cookie, SESSION_HEADER with the token's hash. A client's own SESSION_HEADER is dropped, so
+    only this middleware can say who is signed in."""
+    token = _cookie(scope, auth.SESSION_COOKIE)
+    drop = {b"cookie", auth.SESSION_HEADER.encode()}
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in drop]
+    if token and len(token) <= 200:
+        headers.append((auth.SESSION_HEADER.encode(), auth.session_header_value(token).encode("latin-1")))
+    return {**scope, "headers": headers}
+
+
 class SecurityMiddleware:
-    """Adds the security headers to every response and refuses cross-site websockets."""
+    """Adds the security headers to every response, refuses cross-site websockets and hands the
+    back end a session reference instead of the session cookie."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reaches_state = scope["type"] == "websocket" or (
+            scope["type"] == "http" and scope.get("path", "").startswith(("/_event", "/_upload"))
+        )
+        if reaches_state:
+            scope = with_session_reference(scope)
         if scope["type"] == "websocket" or (scope["type"] == "http" and scope.get("path", "").startswith("/_event")):
             if not origin_allowed(_header(scope, b"origin"), _header(scope, b"host")):
                 log.warning("refused a connection from origin %r", _header(scope, b"origin"))
@@ -104,7 +136,7 @@ async def health(_request: Request) -> JSONResponse:
     result: dict[str, str] = {}
 
     def check_db() -> None:
-        with get_engine().connect() as connection:
+        with db.get_engine().connect() as connection:
             connection.execute(text("SELECT 1"))
 
     try:
@@ -146,5 +178,67 @@ async def _redis_health(url: str) -> str:
         await client.aclose()
 
 
+def _is_https(request: Request) -> bool:
+    if request.url.scheme == "https":
+        return True
+    proxied = get_settings().server.trusted_proxy_hops > 0
+    return proxied and request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https"
+
+
+def _redeem(ticket: str) -> str | None:
+    settings = get_settings()
+    parsed = auth.read_login_ticket(secret_key(settings), ticket)
+    if parsed is None:
+        return None
+    session_id, nonce = parsed
+    token, token_hash = auth.new_session_token()
+    with session_scope(db.get_engine()) as session:
+        done = users_repo.redeem_session(
+            session=session,
+            session_id=session_id,
+            placeholder_hash=auth.placeholder_hash(nonce),
+            token_hash=token_hash,
+            max_age_seconds=auth.TICKET_SECONDS,
+        )
+    return token if done else None
+
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+async def start_session(request: Request) -> RedirectResponse:
+    """GET /auth/session?ticket=…: swap a one-time sign-in ticket for the HttpOnly session cookie."""
+    token = await asyncio.to_thread(_redeem, request.query_params.get("ticket", ""))
+    if token is None:
+        log.info("a sign-in ticket was refused (expired, used or forged)")
+        return RedirectResponse("/login?signin=expired", status_code=303, headers=NO_STORE)
+    response = RedirectResponse("/chat", status_code=303, headers=NO_STORE)
+    response.set_cookie(
+        auth.SESSION_COOKIE, token, path="/", httponly=True, samesite="strict", secure=_is_https(request)
+    )
+    return response
+
+
+async def end_session(request: Request) -> RedirectResponse:
+    """GET /auth/logout: end the session of this browser's cookie and remove the cookie."""
+    token = request.cookies.get(auth.SESSION_COOKIE, "")
+    if token:
+
+        def end() -> None:
+            with session_scope(db.get_engine()) as session:
+                users_repo.end_session(session=session, token_hash=auth.hash_token(token))
+
+        await asyncio.to_thread(end)
+    response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_is_https(request))
+    return response
+
+
 def extra_routes() -> Starlette:
-    return Starlette(routes=[Route("/health", health, methods=["GET"])])
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/auth/session", start_session, methods=["GET"]),
+            Route("/auth/logout", end_session, methods=["GET"]),
+        ]
+    )

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import SessionTransaction
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
 from fabrix_chat.models import AuthSession, Conversation, Message, User, utcnow
 from fabrix_chat.repo.conversations import LIKE_ESCAPE, escape_like
@@ -165,6 +165,22 @@ def create_session(*, session: Session, user_id: int, token_hash: str, client: s
         session.add(user)
     session.flush()
     return auth
+
+
+def redeem_session(
+    *, session: Session, session_id: int, placeholder_hash: str, token_hash: str, max_age_seconds: int
+) -> bool:
+    """Give a new session its real token, once: the row must still hold its placeholder and be
+    younger than max_age_seconds. A second redemption of the same ticket changes nothing."""
+    cutoff = utcnow() - timedelta(seconds=max_age_seconds)
+    result = session.exec(
+        update(AuthSession)
+        .where(AuthSession.id == session_id)
+        .where(AuthSession.token_hash == placeholder_hash)
+        .where(AuthSession.created_at >= cutoff)
+        .values(token_hash=token_hash, last_seen_at=utcnow())
+    )
+    return (result.rowcount or 0) == 1
 
 
 def get_session_user(*, session: Session, token_hash: str, idle_minutes: int) -> User | None:

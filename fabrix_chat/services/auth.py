@@ -14,6 +14,7 @@ import hmac
 import logging
 import re
 import secrets
+import time
 
 import bcrypt
 
@@ -216,3 +217,65 @@ async def wrong_invite_keys_last_hour() -> int:
     """For the admin page's warning: wrong invite keys across the site (0 below the budget)."""
     count = await site_signup_throttle.attempts(SITE)
     return count if count >= site_signup_throttle.policy.free_attempts else 0
+
+
+# --- the session cookie, out of JavaScript's reach ---------------------------------------------
+# Sign-in is a Reflex event, but the cookie is set by an HTTP response (web.py's /auth/session),
+# so it can be HttpOnly: the event creates the session with a placeholder token and gives the
+# browser a one-time ticket, signed with [security] secret_key, valid for TICKET_SECONDS; the
+# route swaps the placeholder for the real token exactly once and sets the cookie. On the
+# websocket, web.py turns the cookie into SESSION_HEADER carrying the token's hash, which Reflex
+# never sends to the browser; a client's own SESSION_HEADER is always dropped.
+
+SESSION_COOKIE = "fabrix_session"
+SESSION_HEADER = "authorization"  # one of the headers Reflex keeps from the page (istate/data.py)
+SESSION_SCHEME = "FabrixSession "
+TICKET_SECONDS = 60
+
+
+def _ticket_mac(key: str, session_id: int, expires: int, nonce: str) -> str:
+    message = f"login-ticket|{session_id}|{expires}|{nonce}".encode()
+    return hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def placeholder_hash(nonce: str) -> str:
+    """What a session row holds until its ticket is redeemed: no cookie can ever carry this."""
+    return hash_token(f"ticket:{nonce}")
+
+
+def new_ticket_nonce() -> tuple[str, str]:
+    """(nonce of a new sign-in ticket, the placeholder hash its session row holds until redeemed)."""
+    nonce = secrets.token_urlsafe(24)
+    return nonce, placeholder_hash(nonce)
+
+
+def sign_login_ticket(key: str, session_id: int, nonce: str, now: float | None = None) -> str:
+    """The one-time ticket the browser takes to /auth/session: valid TICKET_SECONDS, signed."""
+    expires = int((time.time() if now is None else now) + TICKET_SECONDS)
+    return f"{session_id}.{expires}.{nonce}.{_ticket_mac(key, session_id, expires, nonce)}"
+
+
+def read_login_ticket(key: str, ticket: str, now: float | None = None) -> tuple[int, str] | None:
+    """(session id, nonce) of a well-formed, correctly signed, unexpired ticket; else None."""
+    parts = ticket.split(".") if isinstance(ticket, str) and len(ticket) <= 300 else []
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    session_id, expires, nonce, mac = int(parts[0]), int(parts[1]), parts[2], parts[3]
+    if not hmac.compare_digest(mac, _ticket_mac(key, session_id, expires, nonce)):
+        return None
+    if (time.time() if now is None else now) > expires:
+        return None
+    return session_id, nonce
+
+
+def session_header_value(token: str) -> str:
+    """What the websocket carries instead of the cookie: the token's hash, never the token."""
+    return SESSION_SCHEME + hash_token(token)
+
+
+def token_hash_from_header(value: str) -> str:
+    """The token hash the websocket middleware put in SESSION_HEADER ("" when none)."""
+    if not value.startswith(SESSION_SCHEME):
+        return ""
+    digest = value[len(SESSION_SCHEME) :]
+    return digest if len(digest) == 64 and all(c in "0123456789abcdef" for c in digest) else ""

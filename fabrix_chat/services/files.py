@@ -167,6 +167,15 @@ def is_private_file(path: str | Path, settings: Settings | None = None) -> bool:
     return True
 
 
+def belongs_to(path: str | Path, user_id: int, settings: Settings | None = None) -> bool:
+    """True when `path` is in this user's own upload folder: a file is only ever sent for its owner."""
+    try:
+        Path(path).resolve().relative_to((uploads_root(settings) / str(int(user_id))).resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def is_kept(path: str | Path) -> bool:
     """True when a stored file is still there (and is one of ours)."""
     return is_private_file(path) and Path(path).is_file()

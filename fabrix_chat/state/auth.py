@@ -1,20 +1,21 @@
 """Who is signed in: the session cookie, log-in, sign-up and log-out.
 
-The browser holds a random token in a session cookie (no max-age, so it is gone when the
-browser closes); the server stores only its SHA-256, so a session can be revoked and ends
-after `session_idle_minutes` without activity. Passwords, password hashes and token hashes
+The browser holds a random token in an HttpOnly session cookie (no max-age, so it is gone when
+the browser closes) that no script can read; the server stores only its SHA-256, so a session
+can be revoked and ends after `session_idle_minutes` without activity. Passwords, password hashes and token hashes
 never become state vars: only the vars below are ever sent to the browser.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 
 import reflex as rx
 
 from fabrix_chat import i18n
-from fabrix_chat.config import get_settings
+from fabrix_chat.config import get_settings, secret_key
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User
 from fabrix_chat.repo import users as users_repo
@@ -37,9 +38,16 @@ def field(form: dict, name: str, *, strip: bool = True) -> str:
 HOME_ROUTE = "/chat"
 
 
+def go_to(url: str) -> rx.event.EventSpec:
+    """A full page load of `url` (a server route, not a page of the app: a new websocket follows)."""
+    return rx.call_script(f"window.location.replace({json.dumps(url)})")
+
+
 class AuthState(rx.State):
-    # No max_age: a session cookie, which the browser drops when it closes.
-    auth_token: str = rx.Cookie("", name="fabrix_session", same_site="strict")
+    """Who is signed in on this tab. The session token never reaches the state: the websocket
+    middleware (web.py) turns the HttpOnly cookie into a reference, its hash, in a header that
+    Reflex keeps on the server, and every check asks the database about that reference."""
+
     username: str = ""
     is_admin: bool = False
     # True after a signed-in browser found its session gone (idle, revoked, account disabled):
@@ -52,41 +60,64 @@ class AuthState(rx.State):
     def signed_in(self) -> bool:
         return bool(self.username)
 
+    def _session_hash(self) -> str:
+        headers = self.router.headers.raw_headers
+        return auth_service.token_hash_from_header(headers.get(auth_service.SESSION_HEADER, ""))
+
     async def current_user(self) -> User | None:
-        """The signed-in, active user of this browser, checked against the database every time."""
-        if not self.auth_token:
-            self._forget()
-            return None
-        settings = get_settings()
-        user = await run_db(
-            users_repo.get_session_user,
-            token_hash=auth_service.hash_token(self.auth_token),
-            idle_minutes=settings.auth.session_idle_minutes,
-        )
+        """The signed-in, active user of this browser, checked against the database every time.
+        When the user is gone or another one has signed in, everything the tab held is reset."""
+        token_hash = self._session_hash()
+        user = None
+        if token_hash:
+            settings = get_settings()
+            user = await run_db(
+                users_repo.get_session_user, token_hash=token_hash, idle_minutes=settings.auth.session_idle_minutes
+            )
         if user is None:
+            had_user = bool(self._user_id or self.username)
+            if had_user:
+                await self._reset_tab()
             self._forget()
-            self.session_ended = True
+            self.session_ended = had_user or bool(token_hash)
             return None
+        if self._user_id and self._user_id != user.id:
+            log.info("another user signed in on this tab: its state is reset")
+            await self._reset_tab()
         self._user_id = user.id or 0
         self.username = user.username
         self.is_admin = user.is_admin
         return user
 
     def _forget(self) -> None:
-        self.auth_token = ""
         self.username = ""
         self.is_admin = False
         self._user_id = 0
 
-    async def _start_session(self, user: User) -> None:
-        token, token_hash = auth_service.new_session_token()
+    async def _reset_tab(self) -> None:
+        """Every var of every state of this tab back to its default (root's own flags excepted),
+        so nothing of the previous user (conversations, an unsent file, a one-time password
+        shown to an admin) stays in what the page holds."""
+        root = self
+        while root.parent_state is not None:
+            root = root.parent_state
+        pending = list(type(root).get_substates())
+        while pending:
+            state_class = pending.pop()
+            await self.get_state(state_class)  # load it (Reflex loads substates lazily from Redis)
+            pending.extend(state_class.get_substates())
+        for substate in root.substates.values():
+            substate.reset()
+
+    async def _start_session(self, user: User) -> rx.event.EventSpec:
+        """Create the session with a placeholder and send the browser to swap its one-time ticket
+        for the HttpOnly cookie (/auth/session); the page then loads afresh, signed in."""
+        key = secret_key(get_settings())
         client = self.router.session.client_ip or ""
-        await run_db(users_repo.create_session, user_id=user.id, token_hash=token_hash, client=client)
-        self.auth_token = token
+        nonce, placeholder = auth_service.new_ticket_nonce()
+        row = await run_db(users_repo.create_session, user_id=user.id, token_hash=placeholder, client=client)
         self.session_ended = False
-        self._user_id = user.id or 0
-        self.username = user.username
-        self.is_admin = user.is_admin
+        return go_to(f"/auth/session?ticket={auth_service.sign_login_ticket(key, row.id, nonce)}")
 
     @rx.event
     async def require_login(self):
@@ -101,19 +132,22 @@ class AuthState(rx.State):
         A fresh visit starts with a clean form: the error of an earlier attempt is cleared
         (the "session ended" notice stays: it says why the user is here).
         """
-        if self.auth_token and await self.current_user() is not None:
+        if self._session_hash() and await self.current_user() is not None:
             return rx.redirect(HOME_ROUTE)
-        (await self.get_state(LoginState)).login_error = ""
+        login = await self.get_state(LoginState)
+        login.login_error = ""
         (await self.get_state(SignupState)).signup_error = ""
+        if self.router.url.query_parameters.get("signin") == "expired":
+            login.login_error = i18n.t("signin_expired", (await self.get_state(UIState)).lang)
 
     @rx.event
     async def log_out(self):
         """End the session in the database and in this browser at once (no confirmation)."""
-        if self.auth_token:
-            await run_db(users_repo.end_session, token_hash=auth_service.hash_token(self.auth_token))
-        self._forget()
-        self.reset()
-        return rx.redirect(LOGIN_ROUTE)
+        token_hash = self._session_hash()
+        if token_hash:
+            await run_db(users_repo.end_session, token_hash=token_hash)
+        await self._reset_tab()
+        return go_to("/auth/logout")  # removes the HttpOnly cookie, which no script can
 
 
 class LoginState(AuthState):
@@ -157,9 +191,8 @@ class LoginState(AuthState):
             log.info("log-in refused for disabled user %s", user.username)
             self.login_error = i18n.t("account_disabled", lang)
             return
-        await self._start_session(user)
         log.info("user %s logged in", user.username)
-        return rx.redirect(HOME_ROUTE)
+        return await self._start_session(user)
 
 
 class SignupState(AuthState):
@@ -210,6 +243,5 @@ class SignupState(AuthState):
         except users_repo.DuplicateUser as exc:
             self.signup_error = i18n.t("username_taken" if exc.field == "username" else "email_taken", lang)
             return
-        await self._start_session(user)
         log.info("user %s signed up", user.username)
-        return rx.redirect(HOME_ROUTE)
+        return await self._start_session(user)

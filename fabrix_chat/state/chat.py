@@ -553,6 +553,12 @@ class ChatState(AuthState):
         if len(question) > MAX_MESSAGE_CHARS:
             self._show_alert(i18n.t("error_message_too_long", self._lang, limit=MAX_MESSAGE_CHARS))
             return
+        if attachment and not file_service.belongs_to(attachment["path"], user.id or 0):
+            # Not this user's file (left by someone who used this tab before): never send it.
+            log.warning("refused an attachment outside the uploads of user %s", user.id)
+            self._clear_attachment()
+            self._show_alert(i18n.t("error_file_gone", self._lang))
+            return
         if attachment and not await asyncio.to_thread(file_service.is_kept, attachment["path"]):
             self._show_alert(i18n.t("error_file_gone", self._lang))
             return

@@ -100,6 +100,8 @@ def test_session_cookie_is_random_hashed_server_side_and_gone_with_the_browser(b
     assert len(token) >= 43
     assert cookie["expires"] == -1  # a session cookie: no max-age, dropped when the browser closes
     assert cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    assert cookie["httpOnly"], "no script on the page can read the session token"
+    assert token not in page.evaluate("document.cookie")
     [(token_hash, password_hash)] = sql(
         app_server,
         "SELECT s.token_hash, u.password_hash FROM auth_sessions s JOIN users u ON u.id = s.user_id "
@@ -109,12 +111,13 @@ def test_session_cookie_is_random_hashed_server_side_and_gone_with_the_browser(b
     assert token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert sql(app_server, "SELECT COUNT(*) FROM auth_sessions WHERE token_hash = ?", token) == [(0,)]
 
-    # What the server sent to the page: the token (to set the cookie), never a hash or the password.
+    # What the server sent to the page over the websocket, before and after a reload: never the
+    # token, its hash or anything of the password.
     page.reload()
     expect(page.get_by_text(name, exact=True)).to_be_visible()
     everything = "\n".join(received)
-    assert token in everything
-    for secret in (PASSWORD, password_hash, token_hash, "$2b$"):
+    assert name in everything, "the frames were captured"
+    for secret in (token, PASSWORD, password_hash, token_hash, "$2b$"):
         assert secret not in everything
 
     # A restarted browser keeps only cookies with an expiry: ours is not among them.

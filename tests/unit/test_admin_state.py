@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reflex.istate.data import RouterData
 from reflex.state import State
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -34,6 +35,7 @@ from fabrix_chat.services import maintenance
 from fabrix_chat.state import admin as admin_module
 from fabrix_chat.state.admin import USAGE_DAYS, AdminState, SettingsSection, UserRow
 from fabrix_chat.state.auth import AuthState
+from tests.conftest import session_headers
 
 SECRET_TOKEN = "Bearer tok-0123456789-very-secret"
 PASSWORD = "correct-horse-9"
@@ -105,7 +107,7 @@ def new_state(token: str = "") -> AdminState:
     root = State(_reflex_internal_init=True)
     state = root.get_substate(AdminState.get_full_name().split(".")[1:])
     assert isinstance(state, AdminState)
-    state.auth_token = token
+    root.router = RouterData(headers=session_headers(token))
     return state
 
 

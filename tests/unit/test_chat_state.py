@@ -10,6 +10,7 @@ tampered client could not do but a bug might): nothing of A's shows, and A's dat
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,8 +24,10 @@ from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import chat as chat_service
+from fabrix_chat.services import files as file_service
 from fabrix_chat.state import chat as chat_state
 from fabrix_chat.state.chat import ChatState, MessageView, conversation_items, message_view
+from tests.conftest import session_headers
 
 AGENTS = [
     Agent(id="520e8dd8-3b9c-4f1e-8a6d-1c2b3d4e5f60", label="General Assistant"),
@@ -37,8 +40,7 @@ def make_state(token: str = "", path: str = "/chat") -> ChatState:
     """A fresh state tree as one browser tab has it, with its session cookie and URL."""
     root = rx.State(_reflex_internal_init=True)
     state = root.get_substate(ChatState.get_full_name().split(".")[1:])
-    state.auth_token = token
-    root.router = RouterData(url=ReflexURL(f"http://testserver{path}"))
+    root.router = RouterData(url=ReflexURL(f"http://testserver{path}"), headers=session_headers(token))
     return state
 
 
@@ -495,3 +497,46 @@ def test_a_streamed_update_sends_only_the_answer_whatever_the_conversation_size(
     sent = {key: value for substate in delta.values() for key, value in substate.items()}
     assert set(sent) <= {"stream_text_rx_state_", "stream_status_rx_state_"}, sorted(sent)
     assert len(repr(sent)) < 200
+
+
+# --- another user on the same tab ---------------------------------------------------------------
+
+
+def root_of(state):
+    while state.parent_state is not None:
+        state = state.parent_state
+    return state
+
+
+async def test_when_another_user_signs_in_on_the_tab_nothing_of_the_first_stays(app_db, agents):
+    kim_id, kim_token = signed_in(app_db, "kim")
+    conversation_of(app_db, kim_id, "Kim's secret plan", [("user", "hello"), ("assistant", "hi")])
+    _, lee_token = signed_in(app_db, "lee")
+    state = make_state(kim_token)
+    await call(ChatState.load_page, state)
+    assert [c.title for c in state.conversations] == ["Kim's secret plan"]
+    kim_file = file_service.user_dir(kim_id) / "notes.txt"
+    kim_file.write_text("kim's file", encoding="utf-8")
+    state._pending_file = {"path": str(kim_file), "name": "notes.txt", "size": 10}
+    state.attachment_name = "notes.txt"
+
+    # Kim's session ends without Log out; Lee signs in in the same tab (its state tree stays).
+    root_of(state).router = RouterData(url=ReflexURL("http://testserver/chat"), headers=session_headers(lee_token))
+    await call(ChatState.load_page, state)
+    assert state.username == "lee"
+    assert state.conversations == [] and state.attachment_name == "" and state._pending_file == {}
+    assert "Kim's secret plan" not in json.dumps(root_of(state).dict(), default=str)
+
+
+async def test_a_file_from_another_users_folder_is_never_sent(app_db, agents):
+    kim_id, _ = signed_in(app_db, "kim")
+    _, lee_token = signed_in(app_db, "lee")
+    kim_file = file_service.user_dir(kim_id) / "kim.txt"
+    kim_file.write_text("kim's file", encoding="utf-8")
+    state = make_state(lee_token)
+    await call(ChatState.load_page, state)
+    state._pending_file = {"path": str(kim_file), "name": "kim.txt", "size": 10}
+    await call(ChatState.send_message, state, {"message": "summarise"})
+    assert state.alert_text.startswith("The file of that question is no longer kept")
+    assert state.messages == [] and state._pending_file == {}
+    assert kim_file.exists(), "and it is not touched"

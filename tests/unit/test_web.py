@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -9,7 +11,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from fabrix_chat.web import SecurityMiddleware, cache_control, origin_allowed
+from fabrix_chat.config import get_settings, secret_key
+from fabrix_chat.db import session_scope
+from fabrix_chat.repo import users as users_repo
+from fabrix_chat.services import auth
+from fabrix_chat.web import SecurityMiddleware, cache_control, extra_routes, origin_allowed, with_session_reference
 
 
 async def hello(_request):
@@ -91,3 +97,88 @@ def test_the_cache_header_is_added_to_html_responses():
     app = Starlette(routes=[Route("/login", page)])
     response = TestClient(SecurityMiddleware(app)).get("/login")
     assert response.headers["cache-control"] == "no-cache"
+
+
+# --- the session cookie, out of JavaScript's reach -------------------------------------------------
+
+
+def handshake(headers: list[tuple[bytes, bytes]]) -> dict:
+    return {"type": "websocket", "path": "/_event/", "headers": headers}
+
+
+def test_the_back_end_gets_a_reference_to_the_session_never_the_cookie():
+    scope = with_session_reference(
+        handshake([(b"host", b"chat"), (b"cookie", b"fabrix_session=tok-123; other=1"), (b"authorization", b"forged")])
+    )
+    headers = dict(scope["headers"])
+    assert b"cookie" not in headers
+    assert headers[b"authorization"] == auth.session_header_value("tok-123").encode()
+    assert b"tok-123" not in b"".join(v for _, v in scope["headers"])
+
+
+def test_a_client_cannot_claim_a_session_with_its_own_header():
+    scope = with_session_reference(handshake([(b"authorization", auth.session_header_value("tok").encode())]))
+    assert b"authorization" not in dict(scope["headers"])
+
+
+def tick(app_db, user_id: int, now: float | None = None) -> str:
+    """A sign-in ticket as the log-in event issues it."""
+    nonce, placeholder = auth.new_ticket_nonce()
+    with session_scope(app_db) as session:
+        row = users_repo.create_session(session=session, user_id=user_id, token_hash=placeholder)
+        row_id = row.id
+    return auth.sign_login_ticket(secret_key(get_settings()), row_id, nonce, now=now)
+
+
+@pytest.fixture
+def kim(app_db) -> int:
+    with session_scope(app_db) as session:
+        return users_repo.create_user(session=session, username="kim", email="kim@example.com", password_hash="x").id
+
+
+def routes_client() -> TestClient:
+    return TestClient(SecurityMiddleware(extra_routes()), follow_redirects=False)
+
+
+def test_a_ticket_gives_an_httponly_session_cookie_once(app_db, kim):
+    ticket = tick(app_db, kim)
+    response = routes_client().get(f"/auth/session?ticket={ticket}")
+    assert response.status_code == 303 and response.headers["location"] == "/chat"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("fabrix_session=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "Max-Age" not in cookie and "expires" not in cookie.lower(), "a session cookie: gone when the browser closes"
+    token = cookie.split(";", 1)[0].split("=", 1)[1]
+    with session_scope(app_db) as session:
+        assert (
+            users_repo.get_session_user(session=session, token_hash=auth.hash_token(token), idle_minutes=30).id == kim
+        )
+    again = routes_client().get(f"/auth/session?ticket={ticket}")
+    assert again.headers["location"] == "/login?signin=expired" and "set-cookie" not in again.headers
+
+
+@pytest.mark.parametrize("bad", ["", "garbage", "1.2.3.4", "9" * 400])
+def test_a_malformed_ticket_is_refused(app_db, kim, bad):
+    response = routes_client().get("/auth/session", params={"ticket": bad})
+    assert response.headers["location"] == "/login?signin=expired"
+
+
+def test_a_forged_or_expired_ticket_is_refused(app_db, kim):
+    ticket = tick(app_db, kim)
+    session_id, expires, nonce, mac = ticket.split(".")
+    forged = f"{int(session_id) + 1}.{expires}.{nonce}.{mac}"
+    assert routes_client().get(f"/auth/session?ticket={forged}").headers["location"] == "/login?signin=expired"
+    old = tick(app_db, kim, now=time.time() - auth.TICKET_SECONDS - 1)
+    assert routes_client().get(f"/auth/session?ticket={old}").headers["location"] == "/login?signin=expired"
+
+
+def test_log_out_ends_the_session_and_removes_the_cookie(app_db, kim):
+    token, token_hash = auth.new_session_token()
+    with session_scope(app_db) as session:
+        users_repo.create_session(session=session, user_id=kim, token_hash=token_hash)
+    client = routes_client()
+    client.cookies.set("fabrix_session", token)
+    response = client.get("/auth/logout")
+    assert response.headers["location"] == "/login"
+    assert 'fabrix_session=""' in response.headers["set-cookie"] and "Max-Age=0" in response.headers["set-cookie"]
+    with session_scope(app_db) as session:
+        assert users_repo.get_session_user(session=session, token_hash=token_hash, idle_minutes=30) is None
