@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
@@ -104,13 +106,22 @@ class Round:
         timeout = self.timeout
 
         async def login(c: ReflexClient, n: int) -> float:
-            done = c.expect(lambda f: f.redirect() is not None or bool(f.var(LOGIN, "login_error")), timeout)
+            done = c.expect(lambda f: f.page_load() is not None or bool(f.var(LOGIN, "login_error")), timeout)
             t0 = time.perf_counter()
             await c.send(f"{LOGIN}.log_in", {"form": form(username=username(n), password=PASSWORD)})
             frame = await done
-            if frame.redirect() != "/chat":
+            ticket = frame.page_load()
+            if not ticket or not ticket.startswith("/auth/session?ticket="):
                 raise RuntimeError(f"log-in refused: {frame.var(LOGIN, 'login_error')}")
-            return frame.t - t0
+            # Until the browser holds the HttpOnly cookie: the ticket swapped at /auth/session.
+            async with httpx.AsyncClient(base_url=c.base_url, timeout=timeout) as http:
+                response = await http.get(ticket, follow_redirects=False)
+            if not response.cookies.get("fabrix_session"):
+                raise RuntimeError(f"sign-in ticket refused: {response.headers.get('location')}")
+            elapsed = time.perf_counter() - t0
+            c.cookie = response.cookies["fabrix_session"]
+            await c.reopen(timeout)
+            return elapsed
 
         await self.burst("login", login)
         self.login_done.set()

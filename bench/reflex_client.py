@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -51,7 +52,7 @@ CHAT = f"{AUTH}.fabrix_chat___state___chat____chat_state"
 UPDATE_VARS = f"{ROOT_STATE}.reflex___state____update_vars_internal_state.update_vars_internal"
 ON_LOAD = f"{ROOT_STATE}.reflex___state____on_load_internal_state.on_load_internal"
 HYDRATE = f"{ROOT_STATE}.hydrate_and_load"
-COOKIE_VAR = f"{AUTH}.auth_token_rx_state_"
+SESSION_COOKIE = "fabrix_session"  # HttpOnly: sent in the websocket handshake, never a state var
 NAMESPACE = "/_event"
 FORM_KEY = "__reflex_form_data__"
 
@@ -96,6 +97,17 @@ class Frame:
         for event in self.events:
             if event.get("name") == "_redirect":
                 return str(event.get("payload", {}).get("path", ""))
+        return None
+
+    def page_load(self) -> str | None:
+        """The URL of a full page load the app asks for (state/auth.go_to), e.g. a sign-in ticket."""
+        for event in self.events:
+            if event.get("name") == "_call_script":
+                match = re.fullmatch(
+                    r'window\.location\.replace\("(.*)"\)', event.get("payload", {}).get("javascript_code", "")
+                )
+                if match:
+                    return match.group(1)
         return None
 
 
@@ -146,15 +158,14 @@ class ReflexClient:
             target=target,
             extensions=[PerMessageDeflate()],
             subprotocols=["0.10.1"],
-            extra_headers=[(b"origin", self.base_url.encode()), (b"user-agent", b"fabrix-bench")],
+            extra_headers=[(b"origin", self.base_url.encode()), (b"user-agent", b"fabrix-bench")]
+            + ([(b"cookie", f"{SESSION_COOKIE}={self.cookie}".encode())] if self.cookie else []),
         )
         self._write(self._ws.send(request))
         self._reader_task = asyncio.create_task(self._read(reader))
         hydrated = self.expect(lambda f: f.var(ROOT_STATE, "is_hydrated") is True, wait)
         await asyncio.wait_for(self._opened.wait(), wait)
         payload: dict[str, Any] = {}
-        if self.cookie:
-            payload["vars"] = {COOKIE_VAR: self.cookie}
         if self.hydrate_extras.get("hashes"):
             payload["hashes"] = self.hydrate_extras["hashes"]
         auth: dict[str, Any] = {"event": {"name": HYDRATE, "payload": payload, "router_data": router_data(path)}}
@@ -196,11 +207,32 @@ class ReflexClient:
         await self._writer.drain()
 
     async def navigate(self, path: str) -> None:
-        """What the router does on a page change: send the cookies, then run the page's on_load."""
+        """What the router does on a page change: run the page's on_load."""
         self.path = path
-        if self.cookie:
-            await self.send(UPDATE_VARS, {"vars": {COOKIE_VAR: self.cookie}})
         await self.send(ON_LOAD)
+
+    async def sign_in_with(self, url: str, wait: float = 60) -> None:
+        """What the browser does with a sign-in ticket: GET /auth/session for the HttpOnly cookie,
+        then load the app again (a new websocket, whose handshake carries the cookie)."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=wait) as http:
+            response = await http.get(url, follow_redirects=False)
+        token = response.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise RuntimeError(f"sign-in ticket refused: {response.status_code} {response.headers.get('location')}")
+        self.cookie = token
+        await self.reopen(wait)
+
+    async def reopen(self, wait: float = 60) -> None:
+        """A page load of the same tab: a new websocket (with the current cookie), the same token."""
+        await self.close()
+        self.closed, self._ws, self._writer, self._reader_task = False, None, None, None
+        self._waiters, self._text_parts = [], []
+        self._opened, self._connected = asyncio.Event(), asyncio.Event()
+        follow, self.follow_redirects = self.follow_redirects, False
+        try:
+            await self.connect("/login", wait)  # its on-load would send a signed-in tab to /chat
+        finally:
+            self.follow_redirects = follow
 
     def expect(self, predicate: Callable[[Frame], bool], timeout: float = 60) -> asyncio.Future:
         """A future resolved with the Frame of the first later update that satisfies `predicate`."""
@@ -285,9 +317,6 @@ class ReflexClient:
             return
         update = args[0]
         frame = Frame(t=now, nbytes=nbytes, delta=update.get("delta") or {}, events=update.get("events") or [])
-        cookie = frame.var(AUTH, "auth_token")
-        if cookie is not None:
-            self.cookie = cookie
         if self.record_frames:
             self.frames.append(frame)
         for waiter in list(self._waiters):
