@@ -109,6 +109,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "save_and_send": ("Save and send", "저장 후 보내기"),
     "copy_message": ("Copy message", "메시지 복사"),
     "copy_code": ("Copy code", "코드 복사"),
+    "answer_image": ("Image:", "이미지:"),
     "code_block": ("Code block", "코드 블록"),
     "regenerate_answer": ("Regenerate answer", "답변 다시 생성"),
     "stopped": ("Stopped", "중지됨"),

