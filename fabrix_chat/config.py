@@ -97,6 +97,9 @@ class RateLimitSettings:
 @dataclass(frozen=True)
 class UploadSettings:
     max_mb: int = 100
+    user_quota_mb: int = 1000  # all of one user's files kept at once (waiting or kept for Retry)
+    total_quota_mb: int = 20000  # all users' files together
+    min_free_mb: int = 1024  # an upload that would leave less free disk is refused
 
 
 @dataclass(frozen=True)
@@ -279,6 +282,19 @@ def _validate(path: str, s: Settings) -> None:
         redis,
     )
     check(1 <= s.upload.max_mb <= 2048, "upload.max_mb", "from 1 to 2048", s.upload.max_mb)
+    check(
+        s.upload.max_mb <= s.upload.user_quota_mb <= 1_000_000,
+        "upload.user_quota_mb",
+        f"at least max_mb ({s.upload.max_mb}) and at most 1000000",
+        s.upload.user_quota_mb,
+    )
+    check(
+        s.upload.user_quota_mb <= s.upload.total_quota_mb <= 10_000_000,
+        "upload.total_quota_mb",
+        f"at least user_quota_mb ({s.upload.user_quota_mb}) and at most 10000000",
+        s.upload.total_quota_mb,
+    )
+    check(0 <= s.upload.min_free_mb <= 1_000_000, "upload.min_free_mb", "from 0 to 1000000", s.upload.min_free_mb)
     db = s.database.url
     check(
         not db or db.startswith(("sqlite", "postgresql")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -18,6 +19,7 @@ from fabrix_chat.pages.login import login_page
 from fabrix_chat.pages.signup import signup_page
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.services import auth as auth_service
+from fabrix_chat.services import files as file_service
 from fabrix_chat.services import maintenance
 from fabrix_chat.state.admin import AdminState
 from fabrix_chat.state.auth import AuthState
@@ -25,6 +27,18 @@ from fabrix_chat.state.chat import ChatState
 from fabrix_chat.web import SecurityMiddleware, extra_routes
 
 log = logging.getLogger("fabrix_chat")
+
+
+async def sweep_uploads_hourly() -> None:
+    """Every user's stored files older than a day (a closed tab, a crash), at start and hourly."""
+    while True:
+        try:
+            removed = await asyncio.to_thread(file_service.sweep_all_stale)
+            if removed:
+                log.info("removed %d stored files older than a day", removed)
+        except OSError as exc:
+            log.warning("sweeping old uploads failed: %s", exc)
+        await asyncio.sleep(3600)
 
 
 @contextlib.asynccontextmanager
@@ -51,9 +65,11 @@ async def lifespan():
     interrupted = await run_db(conv_repo.mark_interrupted)
     if interrupted:
         log.warning("%d answers were interrupted by the last shutdown; kept as stopped", interrupted)
+    sweeper = asyncio.create_task(sweep_uploads_hourly())
     try:
         yield
     finally:
+        sweeper.cancel()
         run_lock.close()
         await fabrix_client.close_client()
         if emulator is not None:

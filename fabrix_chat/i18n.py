@@ -179,6 +179,22 @@ STRINGS: dict[str, tuple[str, str]] = {
     "error_upload_empty": ("The file is empty.", "빈 파일입니다."),
     "error_upload_count": ("Attach one file at a time.", "파일은 한 번에 하나만 첨부할 수 있습니다."),
     "error_upload_pending": ("Wait until the file has uploaded.", "파일 업로드가 끝날 때까지 기다리세요."),
+    "error_upload_busy": (
+        "Another file of yours is still uploading. Wait for it, then try again.",
+        "다른 파일이 아직 업로드 중입니다. 끝난 뒤 다시 시도하세요.",
+    ),
+    "error_upload_user_quota": (
+        "Your stored files have reached your limit of {limit} MB. Send or remove an attached file, or wait a day.",
+        "보관된 파일이 한도({limit}MB)에 도달했습니다. 첨부한 파일을 보내거나 지우거나, 하루 뒤에 다시 시도하세요.",
+    ),
+    "error_upload_total_quota": (
+        "The server's space for files is full. Try again later, or ask an administrator.",
+        "서버의 파일 저장 공간이 가득 찼습니다. 나중에 다시 시도하거나 관리자에게 문의하세요.",
+    ),
+    "error_upload_disk_full": (
+        "The server is almost out of disk space, so the file was not taken. Ask an administrator.",
+        "서버의 디스크 공간이 거의 없어 파일을 받지 않았습니다. 관리자에게 문의하세요.",
+    ),
     "error_file_gone": (
         "The file of that question is no longer kept. Attach it again, then try again.",
         "그 질문의 파일은 더 이상 보관되어 있지 않습니다. 파일을 다시 첨부한 뒤 다시 시도하세요.",

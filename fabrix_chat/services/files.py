@@ -15,6 +15,8 @@ import logging
 import mimetypes
 import os
 import secrets
+import shutil
+import threading
 import time
 import unicodedata
 from collections.abc import AsyncIterable
@@ -67,7 +69,8 @@ MAX_NAME_CHARS = 255
 
 
 class UploadRejected(Exception):
-    """The file cannot be taken: `reason` is "type", "size", "empty" or "count"."""
+    """The file cannot be taken: `reason` is "type", "size", "empty", "count", "busy" (another
+    upload of the same user is arriving), "user_quota", "total_quota" or "disk_full"."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -190,11 +193,13 @@ def delete_file(path: str | Path) -> None:
         Path(path).unlink()
 
 
-def sweep_stale(user_id: int, max_age: float = STALE_SECONDS, now: float | None = None) -> int:
+def sweep_stale(
+    user_id: int, max_age: float = STALE_SECONDS, now: float | None = None, settings: Settings | None = None
+) -> int:
     """Delete the user's stored files older than `max_age` seconds (left by a closed tab or a crash)."""
     now = time.time() if now is None else now
     removed = 0
-    for path in user_dir(user_id).iterdir():
+    for path in user_dir(user_id, settings).iterdir():
         try:
             if path.is_file() and now - path.stat().st_mtime > max_age:
                 path.unlink()
@@ -204,27 +209,78 @@ def sweep_stale(user_id: int, max_age: float = STALE_SECONDS, now: float | None 
     return removed
 
 
-class FileWriter:
-    """Writes one upload into the user's private folder, refusing it as soon as it is too big."""
+def folder_bytes(folder: Path) -> int:
+    """The size of every file under `folder` (0 when it does not exist)."""
+    total = 0
+    for path in folder.rglob("*") if folder.exists() else ():
+        with contextlib.suppress(OSError):
+            if path.is_file():
+                total += path.stat().st_size
+    return total
 
-    def __init__(self, user_id: int, filename: str, limit: int) -> None:
+
+# Uploads being written in this process: one per user at a time (so a user's quota holds even
+# when sixty arrive at once), and their bytes so far, which the total quota counts as used.
+_WRITING: dict[int, FileWriter] = {}
+_WRITING_LOCK = threading.Lock()
+FREE_DISK_CHECK_BYTES = 4 * 1024 * 1024
+
+
+class FileWriter:
+    """Writes one upload into the user's private folder, refusing it as soon as it breaks a limit:
+    the file size, the user's and the site's upload quotas, or the free disk space to keep."""
+
+    def __init__(self, user_id: int, filename: str, limit: int, settings: Settings | None = None) -> None:
+        settings = settings or get_settings()
         if not is_allowed(filename):
             raise UploadRejected("type")
-        self.name = display_name(filename)
-        self.limit = limit
-        self.size = 0
-        # A random file name: the user's own name never becomes a path on this machine.
-        self.path = user_dir(user_id) / f"{secrets.token_hex(16)}{extension(filename)}"
-        self._file = open(self.path, "xb")  # noqa: SIM115 (closed by finish or abort)
+        with _WRITING_LOCK:
+            if user_id in _WRITING:
+                raise UploadRejected("busy")
+            _WRITING[user_id] = self
+        try:
+            self.user_id = user_id
+            self.name = display_name(filename)
+            self.limit = limit
+            self.size = 0
+            self._mb = 1024 * 1024
+            self._user_room = settings.upload.user_quota_mb * self._mb - folder_bytes(user_dir(user_id, settings))
+            self._total_used = folder_bytes(uploads_root(settings))
+            self._total_quota = settings.upload.total_quota_mb * self._mb
+            self._min_free = settings.upload.min_free_mb * self._mb
+            self._root = uploads_root(settings)
+            self._checked_free_at = -FREE_DISK_CHECK_BYTES
+            self._check_room(1)  # a full quota or disk is said before anything is written
+            # A random file name: the user's own name never becomes a path on this machine.
+            self.path = user_dir(user_id, settings) / f"{secrets.token_hex(16)}{extension(filename)}"
+            self._file = open(self.path, "xb")  # noqa: SIM115 (closed by finish or abort)
+        except BaseException:
+            self._release()
+            raise
+
+    def _check_room(self, incoming: int) -> None:
+        after = self.size + incoming
+        if after > self.limit:
+            raise UploadRejected("size")
+        if after > self._user_room:
+            raise UploadRejected("user_quota")
+        with _WRITING_LOCK:
+            others = sum(w.size for w in _WRITING.values() if w is not self)
+        if self._total_used + others + after > self._total_quota:
+            raise UploadRejected("total_quota")
+        if after - self._checked_free_at >= FREE_DISK_CHECK_BYTES:
+            self._checked_free_at = after
+            if shutil.disk_usage(self._root).free - incoming < self._min_free:
+                raise UploadRejected("disk_full")
 
     def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.size > self.limit:
-            raise UploadRejected("size")
+        self._check_room(len(data))
         self._file.write(data)
+        self.size += len(data)
 
     def finish(self) -> StoredFile:
         self._file.close()
+        self._release()
         if self.size == 0:
             self.abort()
             raise UploadRejected("empty")
@@ -232,10 +288,36 @@ class FileWriter:
 
     def abort(self) -> None:
         """Close and delete the partial file."""
-        with contextlib.suppress(OSError):
+        self._release()
+        with contextlib.suppress(OSError, AttributeError):
             self._file.close()
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, AttributeError):
             self.path.unlink()
+
+    def _release(self) -> None:
+        with _WRITING_LOCK:
+            if _WRITING.get(self.user_id) is self:
+                del _WRITING[self.user_id]
+
+
+def delete_user_files(user_id: int, settings: Settings | None = None) -> int:
+    """Remove a deleted user's upload folder with everything in it; returns the files removed."""
+    folder = uploads_root(settings) / str(int(user_id))
+    if not folder.exists():
+        return 0
+    count = sum(1 for path in folder.rglob("*") if path.is_file())
+    shutil.rmtree(folder)
+    return count
+
+
+def sweep_all_stale(max_age: float = STALE_SECONDS, settings: Settings | None = None) -> int:
+    """Every user's stored files older than `max_age` (a closed tab, a crash): the scheduled sweep."""
+    root = uploads_root(settings)
+    removed = 0
+    for folder in root.iterdir() if root.exists() else ():
+        if folder.is_dir() and folder.name.isdigit():
+            removed += sweep_stale(int(folder.name), max_age, settings=settings)
+    return removed
 
 
 async def store_upload(chunks: AsyncIterable[Chunk], *, user_id: int, limit: int) -> StoredFile:

@@ -29,6 +29,7 @@ from fabrix_chat.repo import users as users_repo
 from fabrix_chat.repo.admin import admin_conversations, admin_delete_conversation, admin_open_conversation
 from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import chat as chat_service
+from fabrix_chat.services import files as file_service
 from fabrix_chat.services import maintenance
 from fabrix_chat.state.auth import HOME_ROUTE, LOGIN_ROUTE, AuthState
 from fabrix_chat.state.ui import UIState
@@ -590,6 +591,7 @@ class AdminState(AuthState):
         if user is None:
             return
         conversations, messages = await run_db(users_repo.delete_user, user_id=user.id)
+        await asyncio.to_thread(file_service.delete_user_files, user.id)  # and what they uploaded
         log.warning(
             "admin %s deleted user %s with %d conversations and %d messages",
             admin.username,

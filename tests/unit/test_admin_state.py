@@ -31,6 +31,7 @@ from fabrix_chat.repo import usage as usage_repo
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import chat as chat_service
+from fabrix_chat.services import files as file_service
 from fabrix_chat.services import maintenance
 from fabrix_chat.state import admin as admin_module
 from fabrix_chat.state.admin import USAGE_DAYS, AdminState, SettingsSection, UserRow
@@ -382,6 +383,8 @@ async def test_delete_user_states_and_deletes_their_content(engine, admin) -> No
     alice_token = sign_in(engine, alice)
     add_conversation(engine, alice, ["q1", "a1", "q2"])
     add_conversation(engine, alice, ["q3", "a3"])
+    upload = file_service.user_dir(alice) / "waiting.txt"
+    upload.write_text("attached but never sent", encoding="utf-8")
     await call(admin, "load_page")
     await call(admin, "ask_delete_user", alice)
     assert admin.delete_user_id == alice
@@ -395,6 +398,7 @@ async def test_delete_user_states_and_deletes_their_content(engine, admin) -> No
     dump = table_dump(engine)
     assert dump["conversations"] == [] and dump["messages"] == []
     assert not session_alive(engine, alice_token)
+    assert not upload.exists() and not upload.parent.exists(), "their uploaded files go with them"
 
 
 # --- conversations -----------------------------------------------------------------------------

@@ -3,13 +3,16 @@ private folder (never Reflex's public upload folder)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from fabrix_chat.config import get_settings
+from fabrix_chat.config import Settings, get_settings
 from fabrix_chat.services import files
 
 
@@ -161,3 +164,100 @@ def test_display_names_drop_folders_and_control_characters():
     assert files.display_name("C:\\Users\\kim\\report.md") == "report.md"
     assert files.display_name("a/b/\x00evil\nname.txt") == "evilname.txt"
     assert len(files.display_name("x" * 300 + ".txt")) == 255
+
+
+def with_upload(tmp_path, **upload) -> Settings:
+    """Settings whose uploads live in tmp_path, with these [upload] values (in MB)."""
+    base = Settings()
+    return dataclasses.replace(
+        base,
+        server=dataclasses.replace(base.server, data_dir=str(tmp_path)),
+        upload=dataclasses.replace(base.upload, **upload),
+    )
+
+
+def write_file(settings: Settings, user: int, name: str, data: bytes) -> files.StoredFile:
+    writer = files.FileWriter(user, name, limit=10**9, settings=settings)
+    try:
+        writer.write(data)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish()
+
+
+MB = 1024 * 1024
+
+
+def test_a_users_quota_counts_every_file_they_keep(tmp_path):
+    settings = with_upload(tmp_path, max_mb=1, user_quota_mb=2, total_quota_mb=100, min_free_mb=0)
+    write_file(settings, 1, "a.txt", b"x" * MB)
+    write_file(settings, 1, "b.txt", b"x" * (MB - 10))
+    with pytest.raises(files.UploadRejected) as refused:
+        write_file(settings, 1, "c.txt", b"x" * 100)
+    assert refused.value.reason == "user_quota"
+    assert len(list((tmp_path / "uploads" / "1").iterdir())) == 2, "the refused file left nothing"
+    write_file(settings, 2, "d.txt", b"x" * 100)  # another user has their own quota
+
+
+def test_the_sites_quota_holds_while_several_users_upload_at_once(tmp_path):
+    settings = with_upload(tmp_path, max_mb=1, user_quota_mb=1, total_quota_mb=2, min_free_mb=0)
+    writers = [files.FileWriter(user, "x.txt", limit=MB, settings=settings) for user in (1, 2, 3)]
+    writers[0].write(b"x" * MB)
+    writers[1].write(b"x" * (MB - 1))
+    with pytest.raises(files.UploadRejected) as refused:
+        writers[2].write(b"x" * 2)
+    assert refused.value.reason == "total_quota"
+    for writer in writers:
+        writer.abort()
+
+
+def test_one_user_uploads_one_file_at_a_time(tmp_path):
+    settings = with_upload(tmp_path, min_free_mb=0)
+    first = files.FileWriter(7, "a.txt", limit=MB, settings=settings)
+    with pytest.raises(files.UploadRejected) as refused:
+        files.FileWriter(7, "b.txt", limit=MB, settings=settings)
+    assert refused.value.reason == "busy"
+    first.abort()
+    files.FileWriter(7, "b.txt", limit=MB, settings=settings).abort()  # free again
+
+
+async def test_sixty_uploads_at_once_from_one_user_keep_within_the_quota(tmp_path, monkeypatch):
+    settings = with_upload(tmp_path, max_mb=1, user_quota_mb=1, total_quota_mb=100, min_free_mb=0)
+    monkeypatch.setattr(files, "get_settings", lambda: settings)
+    results = await asyncio.gather(
+        *(files.store_upload(chunks_of("a.txt", b"x" * (MB // 2)), user_id=9, limit=MB) for _ in range(60)),
+        return_exceptions=True,
+    )
+    kept = sum(1 for p in (tmp_path / "uploads" / "9").iterdir())
+    assert kept <= 2 and sum(1 for r in results if isinstance(r, files.StoredFile)) == kept
+    assert {r.reason for r in results if isinstance(r, files.UploadRejected)} <= {"busy", "user_quota"}
+
+
+def test_an_almost_full_disk_refuses_before_writing(tmp_path, monkeypatch):
+    settings = with_upload(tmp_path, min_free_mb=10)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda _p: usage._replace(free=5 * MB))
+    with pytest.raises(files.UploadRejected) as refused:
+        files.FileWriter(3, "a.txt", limit=MB, settings=settings)
+    assert refused.value.reason == "disk_full"
+    assert not any((tmp_path / "uploads" / "3").iterdir())
+
+
+def test_deleting_a_user_deletes_their_files(tmp_path):
+    settings = with_upload(tmp_path, min_free_mb=0)
+    write_file(settings, 4, "a.txt", b"abc")
+    write_file(settings, 5, "b.txt", b"abc")
+    assert files.delete_user_files(4, settings) == 1
+    assert not (tmp_path / "uploads" / "4").exists() and (tmp_path / "uploads" / "5").exists()
+    assert files.delete_user_files(4, settings) == 0
+
+
+def test_the_scheduled_sweep_covers_every_user(tmp_path):
+    settings = with_upload(tmp_path, min_free_mb=0)
+    old = [write_file(settings, user, "a.txt", b"abc") for user in (11, 12)]
+    fresh = write_file(settings, 13, "b.txt", b"abc")
+    for stored in old:
+        os.utime(stored.path, (time.time() - files.STALE_SECONDS - 60,) * 2)
+    assert files.sweep_all_stale(settings=settings) == 2
+    assert Path(fresh.path).exists() and not any(Path(s.path).exists() for s in old)
