@@ -62,6 +62,18 @@ STRINGS: dict[str, tuple[str, str]] = {
     "email_taken": ("An account with that email exists.", "이미 가입된 이메일입니다."),
     "session_expired": ("Your session ended. Log in again.", "세션이 만료되었습니다. 다시 로그인하세요."),
     # --- accounts (more) ---
+    "choose_password_title": ("Choose your own password", "새 비밀번호 정하기"),
+    "choose_password_notice": (
+        "Your password was set by an administrator. Choose your own to continue.",
+        "관리자가 정한 비밀번호입니다. 계속하려면 새 비밀번호를 정하세요.",
+    ),
+    "new_password": ("New password", "새 비밀번호"),
+    "confirm_new_password": ("Confirm new password", "새 비밀번호 확인"),
+    "set_new_password": ("Set new password", "새 비밀번호 저장"),
+    "password_not_new": (
+        "Choose a password different from the one you were given.",
+        "받은 비밀번호와 다른 비밀번호를 정하세요.",
+    ),
     "signin_expired": (
         "That sign-in took too long or was already used. Log in again.",
         "로그인 처리 시간이 지났거나 이미 사용되었습니다. 다시 로그인하세요.",

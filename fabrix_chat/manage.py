@@ -197,7 +197,9 @@ def cmd_reset_password(settings: Settings, args: argparse.Namespace) -> int:
             user_id, username = user.id, user.username
         password_hash = auth.hash_password(ask_new_password(args.password_stdin))
         with session_scope(engine) as session:
-            users_repo.set_password_hash(session=session, user_id=user_id, password_hash=password_hash)
+            users_repo.set_password_hash(
+                session=session, user_id=user_id, password_hash=password_hash, must_change=not args.keep
+            )
             # Whoever was signed in with the old password must sign in again.
             ended = users_repo.end_user_sessions(session=session, user_id=user_id)
     finally:
@@ -357,6 +359,7 @@ def cmd_import_users(settings: Settings, args: argparse.Namespace) -> int:
                         email=row.email,
                         password_hash=password_hash,
                         is_admin=row.admin,
+                        must_change_password=True,  # the printed password works once
                     )
         except users_repo.DuplicateUser as exc:
             raise CommandError(
@@ -443,6 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--username", required=True)
     p.add_argument("--password-stdin", action="store_true", help="read the password from one line of standard input")
     p.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="let the user keep this password (by default they must choose their own at the next sign-in)",
+    )
 
     p = add("backup", cmd_backup, "online backup of the SQLite database (safe while the app runs)")
     p.add_argument("--to", metavar="FILE", help="file or folder (default data_dir/backups/fabrix_chat-DATE-TIME.db)")

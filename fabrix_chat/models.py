@@ -26,6 +26,9 @@ class User(SQLModel, table=True):
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    # Set when someone else chose the password (an admin's reset, an import): the user must
+    # choose their own at the next sign-in before anything else.
+    must_change_password: bool = False
 
 
 class AuthSession(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from fabrix_chat.components.common import auth_layout, labelled_input, text_button
+from fabrix_chat.services.auth import FIELD_LIMITS
 from fabrix_chat.state.auth import SignupState
 from fabrix_chat.state.ui import tr
 
@@ -13,18 +14,34 @@ def signup_page() -> rx.Component:
     return auth_layout(
         rx.form(
             rx.el.h1(tr("signup_title")),
+            rx.cond(
+                ~SignupState.signup_open,
+                rx.el.div(tr("signup_closed"), role="status", class_name="form-notice"),
+            ),
             labelled_input(tr("username"), "username", auto_complete="username", required=True, max_length=32),
             labelled_input(tr("email"), "email", type_="email", auto_complete="email", required=True, max_length=254),
-            labelled_input(tr("password"), "password", type_="password", auto_complete="new-password", required=True),
+            labelled_input(
+                tr("password"),
+                "password",
+                type_="password",
+                auto_complete="new-password",
+                required=True,
+                max_length=FIELD_LIMITS["password"],
+            ),
             labelled_input(
                 tr("confirm_password"),
                 "confirm_password",
                 type_="password",
                 auto_complete="new-password",
                 required=True,
+                max_length=FIELD_LIMITS["confirm_password"],
             ),
             labelled_input(
-                tr("invite_key"), "invite_key", auto_complete="off", required=True, max_length=6, input_mode="numeric"
+                tr("invite_key"),
+                "invite_key",
+                auto_complete="off",
+                required=True,
+                max_length=FIELD_LIMITS["invite_key"],
             ),
             rx.cond(
                 SignupState.signup_error != "",

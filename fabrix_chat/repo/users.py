@@ -62,13 +62,27 @@ def _savepoint(session: Session) -> SessionTransaction:
     return session.begin_nested()
 
 
-def create_user(*, session: Session, username: str, email: str, password_hash: str, is_admin: bool = False) -> User:
+def create_user(
+    *,
+    session: Session,
+    username: str,
+    email: str,
+    password_hash: str,
+    is_admin: bool = False,
+    must_change_password: bool = False,
+) -> User:
     """Add a user; raises DuplicateUser when the username or email is taken."""
     username, email = normalize_username(username), normalize_email(email)
     taken = _taken_field(session, username, email)
     if taken:
         raise DuplicateUser(taken)
-    user = User(username=username, email=email, password_hash=password_hash, is_admin=is_admin)
+    user = User(
+        username=username,
+        email=email,
+        password_hash=password_hash,
+        is_admin=is_admin,
+        must_change_password=must_change_password,
+    )
     # Someone may register the same name between the check above and this insert: the unique
     # index refuses it, and only the savepoint is rolled back, not the caller's transaction.
     try:
@@ -112,11 +126,13 @@ def user_content_counts(*, session: Session, user_id: int) -> tuple[int, int]:
     return conversations, messages
 
 
-def set_password_hash(*, session: Session, user_id: int, password_hash: str) -> None:
+def set_password_hash(*, session: Session, user_id: int, password_hash: str, must_change: bool = False) -> None:
+    """A new password; `must_change` when someone else chose it (the user picks their own at sign-in)."""
     user = session.get(User, user_id)
     if user is None:
         raise LookupError(f"user {user_id} not found")
     user.password_hash = password_hash
+    user.must_change_password = must_change
     session.add(user)
 
 

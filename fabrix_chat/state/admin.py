@@ -540,7 +540,10 @@ class AdminState(AuthState):
         password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
 
         def store(*, session: Session) -> int:
-            users_repo.set_password_hash(session=session, user_id=user.id, password_hash=password_hash)
+            # A password chosen for someone else works once: they choose their own at the next sign-in.
+            users_repo.set_password_hash(
+                session=session, user_id=user.id, password_hash=password_hash, must_change=user.id != admin.id
+            )
             # Whoever signed in with the old password must sign in again; an admin resetting their
             # own password keeps the session they are using.
             if user.id == admin.id:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 
 import reflex as rx
 
@@ -136,7 +137,10 @@ class AuthState(rx.State):
             return rx.redirect(HOME_ROUTE)
         login = await self.get_state(LoginState)
         login.login_error = ""
-        (await self.get_state(SignupState)).signup_error = ""
+        login.must_change_password, login._change_user_id = False, 0
+        signup = await self.get_state(SignupState)
+        signup.signup_error = ""
+        signup.signup_open = bool(get_settings().auth.admin_signup_key)
         if self.router.url.query_parameters.get("signin") == "expired":
             login.login_error = i18n.t("signin_expired", (await self.get_state(UIState)).lang)
 
@@ -150,8 +154,16 @@ class AuthState(rx.State):
         return go_to("/auth/logout")  # removes the HttpOnly cookie, which no script can
 
 
+CHANGE_PASSWORD_SECONDS = 600
+
+
 class LoginState(AuthState):
     login_error: str = ""
+    # After a correct password that someone else chose (an admin's reset, an import): the form
+    # asks for the user's own before the session starts. Who, and until when, stays server-side.
+    must_change_password: bool = False
+    _change_user_id: int = 0
+    _change_until: float = 0.0
 
     @rx.event
     async def log_in(self, form: dict):
@@ -191,12 +203,52 @@ class LoginState(AuthState):
             log.info("log-in refused for disabled user %s", user.username)
             self.login_error = i18n.t("account_disabled", lang)
             return
+        if user.must_change_password:
+            self.must_change_password = True
+            self._change_user_id = user.id or 0
+            self._change_until = time.monotonic() + CHANGE_PASSWORD_SECONDS
+            log.info("user %s signed in with a password chosen for them: asked for their own", user.username)
+            return
         log.info("user %s logged in", user.username)
+        return await self._start_session(user)
+
+    @rx.event
+    async def set_own_password(self, form: dict):
+        """The user's own password, after signing in with one chosen for them; then sign in."""
+        lang = (await self.get_state(UIState)).lang
+        password = field(form, "new_password", strip=False)
+        confirm = field(form, "confirm_new_password", strip=False)
+        self.login_error = ""
+        if not self._change_user_id or time.monotonic() > self._change_until:
+            self.must_change_password, self._change_user_id = False, 0
+            self.login_error = i18n.t("signin_expired", lang)
+            return
+        problem = auth_service.form_problem({"password": password, "confirm_password": confirm})
+        problem = (
+            problem or auth_service.password_problem(password) or (None if password == confirm else "password_mismatch")
+        )
+        user = await run_db(users_repo.get_user, user_id=self._change_user_id)
+        if user is None or not user.is_active:
+            self.must_change_password, self._change_user_id = False, 0
+            self.login_error = i18n.t("account_disabled", lang)
+            return
+        if problem is None and await auth_service.run_hashing(
+            auth_service.verify_password, password, user.password_hash
+        ):
+            problem = "password_not_new"
+        if problem:
+            self.login_error = i18n.t(problem, lang)
+            return
+        password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
+        await run_db(users_repo.set_password_hash, user_id=user.id, password_hash=password_hash)
+        self.must_change_password, self._change_user_id = False, 0
+        log.info("user %s chose their own password and logged in", user.username)
         return await self._start_session(user)
 
 
 class SignupState(AuthState):
     signup_error: str = ""
+    signup_open: bool = True  # False when no shared invite key is configured
 
     @rx.event
     async def sign_up(self, form: dict):

@@ -190,8 +190,12 @@ def test_reset_password_changes_it_and_ends_the_sessions(cli: Cli, engine: Engin
     assert user is not None
     assert auth.verify_password("brand new secret", user.password_hash)
     assert not auth.verify_password("old-password", user.password_hash)
+    assert user.must_change_password, "dave chooses his own at the next sign-in"
     with session_scope(engine) as session:
         assert users.get_session_user(session=session, token_hash="a" * 64, idle_minutes=30) is None
+    kept = cli("reset-password", "--username", "dave", "--password-stdin", "--keep", stdin="his own secret\n")
+    assert kept.returncode == 0, kept.stderr
+    assert not get_user(engine, "dave").must_change_password
 
 
 def test_reset_password_of_an_unknown_user_fails_clearly(cli: Cli, engine: Engine) -> None:
@@ -225,6 +229,8 @@ def test_import_users_creates_the_good_rows_and_reports_the_rest(cli: Cli, engin
         created = {u.username: u for u in session.exec(select(User))}
     assert set(created) == {"existing", "alice", "bob"}
     assert created["alice"].is_admin and not created["bob"].is_admin
+    assert created["alice"].must_change_password and created["bob"].must_change_password
+    assert not created["existing"].must_change_password
     assert created["alice"].email == "alice@example.com"
     # The one-time password printed is the one that works.
     assert auth.verify_password(lines["alice"][1], created["alice"].password_hash)

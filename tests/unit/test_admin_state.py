@@ -362,6 +362,7 @@ async def test_reset_password_to_a_typed_one_ends_sessions(engine, admin) -> Non
     assert "alice" in admin.notice
     with session_scope(engine) as session:
         assert auth_service.verify_password("brand-new-pass-1", session.get(User, alice).password_hash)
+        assert session.get(User, alice).must_change_password, "it works once: alice then chooses her own"
     assert not session_alive(engine, alice_token)
 
 
@@ -374,6 +375,7 @@ async def test_reset_password_to_a_generated_one_shows_it_once(engine, admin) ->
     assert len(generated) >= 16
     with session_scope(engine) as session:
         assert auth_service.verify_password(generated, session.get(User, alice).password_hash)
+        assert session.get(User, alice).must_change_password
     await call(admin, "close_reset")
     assert admin.generated_password == "" and admin.reset_user_id == 0
 

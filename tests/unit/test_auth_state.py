@@ -381,3 +381,49 @@ async def test_with_no_shared_key_configured_sign_up_is_closed(app_db, monkeypat
     await tab.sign_up("kim", invite_key=" ")
     assert tab.signup.signup_error.startswith("Sign-up is closed here")
     assert not tab.auth.signed_in
+
+
+def set_password_for(app_db, username: str, password: str) -> None:
+    """What an admin's reset does: a password chosen for the user, to be changed at sign-in."""
+    with Session(app_db) as session:
+        user = users_repo.get_user_by_username(session=session, username=username)
+        users_repo.set_password_hash(
+            session=session, user_id=user.id, password_hash=auth_service.hash_password(password), must_change=True
+        )
+        session.commit()
+
+
+async def test_a_password_chosen_by_an_admin_works_once_then_the_user_chooses_their_own(app_db):
+    await Browser().sign_up("kim")
+    set_password_for(app_db, "kim", "given-by-admin-1")
+    tab = Browser()
+    before = len(db_sessions(app_db))
+    assert await tab.log_in("kim", "given-by-admin-1") is None, "no session yet"
+    assert tab.login.must_change_password and len(db_sessions(app_db)) == before
+    own = {"new_password": "given-by-admin-1", "confirm_new_password": "given-by-admin-1"}
+    await LoginState.set_own_password.fn(tab.login, own)
+    assert tab.login.login_error == "Choose a password different from the one you were given."
+    own = {"new_password": "my-own-secret-2", "confirm_new_password": "my-own-secret-3"}
+    await LoginState.set_own_password.fn(tab.login, own)
+    assert tab.login.login_error == "The passwords do not match."
+    own = {"new_password": "my-own-secret-2", "confirm_new_password": "my-own-secret-2"}
+    assert tab.follow(await LoginState.set_own_password.fn(tab.login, own)) == "/chat"
+    assert not tab.login.must_change_password
+    # The given password no longer works; the user's own does, without being asked again.
+    again = Browser("10.5.5.5")
+    await again.log_in("kim", "given-by-admin-1")
+    assert again.login.login_error == "Wrong username or password."
+    assert await Browser("10.5.5.6").log_in("kim", "my-own-secret-2") == "/chat"
+
+
+async def test_the_own_password_form_needs_a_fresh_correct_sign_in(app_db, monkeypatch):
+    tab = Browser()
+    await LoginState.set_own_password.fn(tab.login, {"new_password": "x" * 10, "confirm_new_password": "x" * 10})
+    assert tab.login.login_error.startswith("That sign-in took too long")
+    await Browser().sign_up("kim")
+    set_password_for(app_db, "kim", "given-by-admin-1")
+    await tab.log_in("kim", "given-by-admin-1")
+    later = time.monotonic() + auth_state.CHANGE_PASSWORD_SECONDS + 1
+    monkeypatch.setattr(auth_state.time, "monotonic", lambda: later)
+    await LoginState.set_own_password.fn(tab.login, {"new_password": "my-own-2x", "confirm_new_password": "my-own-2x"})
+    assert tab.login.login_error.startswith("That sign-in took too long") and not tab.login.must_change_password
