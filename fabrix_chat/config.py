@@ -56,6 +56,7 @@ class ServerSettings:
     data_dir: str = "data"
     debug: bool = False
     trusted_proxy_hops: int = 0
+    allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,8 @@ def _expect(path: str, key: str, value: Any, annotation: str) -> Any:
     if annotation == "tuple[str, ...]":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise fail('a list of strings, e.g. ["samsung.com"]')
+        if key == "server.allowed_origins":
+            return tuple(v.strip().rstrip("/") for v in value if v.strip())
         return tuple(v.strip().lower().lstrip("@") for v in value if v.strip())
     raise AssertionError(annotation)
 
@@ -206,6 +209,13 @@ def _validate(path: str, s: Settings) -> None:
     check(1 <= s.server.port <= 65535, "server.port", "a port number from 1 to 65535", s.server.port)
     check(bool(s.server.host.strip()), "server.host", "a host name or address", s.server.host)
     check(bool(s.server.data_dir.strip()), "server.data_dir", "a folder path", s.server.data_dir)
+    for origin in s.server.allowed_origins:
+        check(
+            origin.startswith(("http://", "https://")) and "/" not in origin.split("://", 1)[1],
+            "server.allowed_origins",
+            'a list of origins like "https://chat.example.com" (scheme, host and port, no path)',
+            origin,
+        )
     check(
         0 <= s.server.trusted_proxy_hops <= 5,
         "server.trusted_proxy_hops",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from http.cookies import CookieError, SimpleCookie
@@ -74,13 +75,49 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def origin_allowed(origin: str, host: str) -> bool:
-    """A browser may connect only from the app's own host name (any port: dev mode uses two)."""
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_parts(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        return None
+    return (scheme, host, port) if scheme in DEFAULT_PORTS and host else None
+
+
+def origin_allowed(
+    origin: str, host: str, scheme: str = "http", *, allowed: tuple[str, ...] = (), dev: bool = False
+) -> bool:
+    """A browser may connect from the app's own origin (scheme, host and port, as the browser
+    reached it) or one listed in [server] allowed_origins. Development mode serves the page and the
+    back end on two ports of one host, so there the host name alone must match."""
     if not origin:
         return True  # not a browser (health checkers, tests)
-    origin_host = urlsplit(origin).hostname or ""
-    own_host = urlsplit(f"//{host}").hostname or ""
-    return bool(origin_host) and origin_host == own_host
+    given = _origin_parts(origin)
+    own = _origin_parts(f"{scheme}://{host}")
+    if given is None or own is None:
+        return False
+    if dev:
+        return given[1] == own[1]
+    return given == own or any(given == _origin_parts(o) for o in allowed)
+
+
+def _request_scheme(scope: Scope) -> str:
+    """http or https as the browser used it: behind trusted proxies, their X-Forwarded-Proto."""
+    if scope.get("scheme") in ("https", "wss"):
+        return "https"
+    if get_settings().server.trusted_proxy_hops > 0:
+        forwarded = _header(scope, b"x-forwarded-proto").split(",")[0].strip().lower()
+        if forwarded in ("https", "wss"):
+            return "https"
+    return "http"
+
+
+def _is_dev_mode() -> bool:
+    return os.environ.get("REFLEX_ENV_MODE", "prod").lower() == "dev"
 
 
 def _cookie(scope: Scope, name: str) -> str:
@@ -119,8 +156,21 @@ class SecurityMiddleware:
         if reaches_state:
             scope = with_session_reference(scope)
         if scope["type"] == "websocket" or (scope["type"] == "http" and scope.get("path", "").startswith("/_event")):
-            if not origin_allowed(_header(scope, b"origin"), _header(scope, b"host")):
-                log.warning("refused a connection from origin %r", _header(scope, b"origin"))
+            settings = get_settings()
+            if not origin_allowed(
+                _header(scope, b"origin"),
+                _header(scope, b"host"),
+                _request_scheme(scope),
+                allowed=settings.server.allowed_origins,
+                dev=_is_dev_mode(),
+            ):
+                log.warning(
+                    "refused a connection from origin %r: this app is %s://%s (behind an HTTPS proxy set "
+                    "[server] trusted_proxy_hops, or list the origin in [server] allowed_origins)",
+                    _header(scope, b"origin")[:200],
+                    _request_scheme(scope),
+                    _header(scope, b"host")[:200],
+                )
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})
                 else:
@@ -172,15 +222,29 @@ async def health(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "degraded", **result}, status_code=200 if ok else 503)
 
 
-async def _fabrix_health() -> str:
-    from fabrix_chat.services import chat as chat_service
+FABRIX_HEALTH_SECONDS = 10.0  # an uptime checker polling every second asks FabriX at most this often
+_fabrix_health_cache: tuple[float, str] = (-FABRIX_HEALTH_SECONDS, "")
+_fabrix_health_lock = asyncio.Lock()
 
-    try:
-        await asyncio.wait_for(chat_service.list_agents(), timeout=10)
-        return "ok"
-    except Exception as exc:
-        log.warning("health: FabriX check failed: %s", type(exc).__name__)
-        return "error"
+
+async def _fabrix_health() -> str:
+    """FabriX's state, asked at most once per FABRIX_HEALTH_SECONDS (also while it is failing,
+    when every check would otherwise wait for a time-out)."""
+    global _fabrix_health_cache
+    async with _fabrix_health_lock:
+        checked_at, result = _fabrix_health_cache
+        if time.monotonic() - checked_at < FABRIX_HEALTH_SECONDS:
+            return result
+        from fabrix_chat.services import chat as chat_service
+
+        try:
+            await asyncio.wait_for(chat_service.list_agents(), timeout=10)
+            result = "ok"
+        except Exception as exc:
+            log.warning("health: FabriX check failed: %s", type(exc).__name__)
+            result = "error"
+        _fabrix_health_cache = (time.monotonic(), result)
+        return result
 
 
 async def _redis_health(url: str) -> str:

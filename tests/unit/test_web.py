@@ -42,18 +42,35 @@ def test_every_response_carries_the_security_headers():
 
 
 @pytest.mark.parametrize(
-    ("origin", "host", "allowed"),
+    ("origin", "host", "scheme", "allowed"),
     [
-        ("", "chat.intra:3000", True),  # not a browser
-        ("http://chat.intra:3000", "chat.intra:3000", True),
-        ("http://localhost:3000", "localhost:8000", True),  # dev mode: page and back end on two ports
-        ("http://evil.example", "chat.intra:3000", False),
-        ("http://chat.intra.evil.example", "chat.intra", False),
-        ("null", "chat.intra", False),
+        ("", "chat.intra:3000", "http", True),  # not a browser
+        ("http://chat.intra:3000", "chat.intra:3000", "http", True),
+        ("https://chat.intra", "chat.intra", "https", True),  # behind the HTTPS proxy
+        ("https://chat.intra:443", "chat.intra", "https", True),
+        ("http://chat.intra:3001", "chat.intra:3000", "http", False),  # another port is another site
+        ("http://chat.intra:3000", "chat.intra:3000", "https", False),  # another scheme too
+        ("http://localhost:3000", "localhost:8000", "http", False),
+        ("http://evil.example", "chat.intra:3000", "http", False),
+        ("http://chat.intra.evil.example", "chat.intra", "http", False),
+        ("null", "chat.intra", "http", False),
+        ("javascript:alert(1)", "chat.intra", "http", False),
     ],
 )
-def test_origin_rule(origin, host, allowed):
-    assert origin_allowed(origin, host) is allowed
+def test_origin_rule(origin, host, scheme, allowed):
+    assert origin_allowed(origin, host, scheme) is allowed
+
+
+def test_development_mode_allows_its_two_ports_of_one_host():
+    assert origin_allowed("http://localhost:3000", "localhost:8000", dev=True)
+    assert not origin_allowed("http://evil.example:3000", "localhost:8000", dev=True)
+
+
+def test_configured_origins_are_allowed_exactly():
+    allowed = ("https://chat.example.com",)
+    assert origin_allowed("https://chat.example.com", "10.0.0.5:3000", allowed=allowed)
+    assert not origin_allowed("https://chat.example.com:8443", "10.0.0.5:3000", allowed=allowed)
+    assert not origin_allowed("http://chat.example.com", "10.0.0.5:3000", allowed=allowed)
 
 
 def test_websocket_from_the_apps_own_origin_is_accepted():
@@ -182,3 +199,22 @@ def test_log_out_ends_the_session_and_removes_the_cookie(app_db, kim):
     assert 'fabrix_session=""' in response.headers["set-cookie"] and "Max-Age=0" in response.headers["set-cookie"]
     with session_scope(app_db) as session:
         assert users_repo.get_session_user(session=session, token_hash=token_hash, idle_minutes=30) is None
+
+
+async def test_health_asks_fabrix_at_most_once_per_window(monkeypatch):
+    from fabrix_chat import web
+    from fabrix_chat.services import chat as chat_service
+
+    calls = []
+
+    async def failing_list_agents():
+        calls.append(1)
+        raise ConnectionError("FabriX is down")
+
+    monkeypatch.setattr(chat_service, "list_agents", failing_list_agents)
+    monkeypatch.setattr(web, "_fabrix_health_cache", (-web.FABRIX_HEALTH_SECONDS, ""))
+    assert [await web._fabrix_health() for _ in range(20)] == ["error"] * 20
+    assert len(calls) == 1
+    later = time.monotonic() + web.FABRIX_HEALTH_SECONDS + 1
+    monkeypatch.setattr(web.time, "monotonic", lambda: later)
+    assert await web._fabrix_health() == "error" and len(calls) == 2
