@@ -246,6 +246,22 @@ STRINGS: dict[str, tuple[str, str]] = {
     "admin_remove_admin": ("Remove admin", "관리자 해제"),
     "admin_reset_password": ("Reset password", "비밀번호 재설정"),
     "admin_delete_user": ("Delete user", "사용자 삭제"),
+    "admin_invite_guessing": (
+        "wrong invite keys in the last hour: sign-up is now slowed for everyone. If these are not your own "
+        "people mistyping, someone is guessing: change [auth] admin_signup_key.",
+        "개의 잘못된 초대 키가 지난 한 시간 동안 입력되어 모든 가입이 느려졌습니다. 직원의 오타가 아니라면 누군가 "
+        "추측하고 있는 것이니 [auth] admin_signup_key를 바꾸세요.",
+    ),
+    "admin_change_email": ("Change email", "이메일 변경"),
+    "admin_save_email": ("Save email", "이메일 저장"),
+    "admin_email_note": (
+        "FabriX is told this address as the user's identity. Sign-up does not verify it: correct it here.",
+        "FabriX에는 이 주소가 사용자의 신원으로 전달됩니다. 가입 때 확인하지 않으므로 여기서 바로잡으세요.",
+    ),
+    "admin_email_changed": (
+        "The email of {username} is now {email}.",
+        "{username}의 이메일이 {email}(으)로 바뀌었습니다.",
+    ),
     "admin_create_user_title": ("Create a user", "새 사용자"),
     "admin_is_admin_label": ("Administrator", "관리자"),
     "admin_create_user_button": ("Create user", "사용자 만들기"),

@@ -45,6 +45,7 @@ def _user_cells(user: UserRow) -> list[rx.Component]:
                     text_button(tr("admin_make_admin"), AdminState.make_admin(user.id), kind="small"),
                 ),
                 text_button(tr("admin_reset_password"), AdminState.open_reset(user.id), kind="small"),
+                text_button(tr("admin_change_email"), AdminState.open_email(user.id), kind="small"),
                 text_button(tr("admin_delete_user"), AdminState.ask_delete_user(user.id), kind="small danger-text"),
                 class_name="admin-actions",
             )
@@ -136,6 +137,44 @@ def reset_password_dialog() -> rx.Component:
         ),
         open=AdminState.reset_user_id != 0,
         on_open_change=lambda _open: AdminState.close_reset,
+    )
+
+
+def change_email_dialog() -> rx.Component:
+    """The email FabriX is told about this user: sign-up does not verify it, an admin may fix it."""
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(tr("admin_change_email"), ": ", AdminState.email_username),
+            rx.el.form(
+                rx.el.p(tr("admin_email_note"), class_name="admin-muted"),
+                rx.el.label(
+                    rx.el.span(tr("email"), class_name="field-label"),
+                    rx.el.input(
+                        name="email",
+                        type="email",
+                        default_value=AdminState.email_current,
+                        key=AdminState.email_user_id,
+                        max_length=254,
+                        auto_complete="off",
+                        class_name="text-input",
+                        auto_focus=True,
+                    ),
+                    class_name="admin-field",
+                ),
+                rx.cond(
+                    AdminState.email_error != "",
+                    rx.el.div(AdminState.email_error, role="alert", class_name="form-error"),
+                ),
+                rx.el.div(
+                    text_button(tr("cancel"), AdminState.close_email),
+                    text_button(tr("admin_save_email"), kind="primary", type="submit"),
+                    class_name="dialog-actions",
+                ),
+                on_submit=AdminState.save_email,
+            ),
+        ),
+        open=AdminState.email_user_id != 0,
+        on_open_change=lambda _open: AdminState.close_email,
     )
 
 

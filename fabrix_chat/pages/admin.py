@@ -11,7 +11,7 @@ from fabrix_chat.components.admin_conversations import (
 )
 from fabrix_chat.components.admin_system import cleanup_dialog, logs_tab, maintenance_tab, settings_tab
 from fabrix_chat.components.admin_usage import usage_tab
-from fabrix_chat.components.admin_users import delete_user_dialog, reset_password_dialog, users_tab
+from fabrix_chat.components.admin_users import change_email_dialog, delete_user_dialog, reset_password_dialog, users_tab
 from fabrix_chat.components.common import language_button, theme_button
 from fabrix_chat.state.admin import AdminState
 from fabrix_chat.state.ui import tr
@@ -31,6 +31,16 @@ def _messages() -> rx.Component:
     return rx.fragment(
         rx.cond(AdminState.error != "", rx.el.div(AdminState.error, role="alert", class_name="admin-alert")),
         rx.cond(AdminState.notice != "", rx.el.div(AdminState.notice, role="status", class_name="admin-notice")),
+        rx.cond(
+            AdminState.invite_key_guesses > 0,
+            rx.el.div(
+                AdminState.invite_key_guesses.to_string(),
+                " ",
+                tr("admin_invite_guessing"),
+                role="status",
+                class_name="admin-alert",
+            ),
+        ),
     )
 
 
@@ -72,6 +82,7 @@ def admin_page() -> rx.Component:
             ),
         ),
         reset_password_dialog(),
+        change_email_dialog(),
         delete_user_dialog(),
         conversation_viewer(),
         delete_conversation_dialog(),

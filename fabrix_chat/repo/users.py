@@ -136,6 +136,18 @@ def set_password_hash(*, session: Session, user_id: int, password_hash: str, mus
     session.add(user)
 
 
+def set_email(*, session: Session, user_id: int, email: str) -> None:
+    """Change a user's email (the identity sent to FabriX); DuplicateUser when another has it."""
+    email = normalize_email(email)
+    user = session.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user {user_id} not found")
+    if session.exec(select(User.id).where(User.email == email, User.id != user_id)).first() is not None:
+        raise DuplicateUser("email")
+    user.email = email
+    session.add(user)
+
+
 def set_active(*, session: Session, user_id: int, active: bool) -> None:
     user = session.get(User, user_id)
     if user is None:

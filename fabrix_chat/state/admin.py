@@ -234,6 +234,8 @@ class AdminState(AuthState):
     error: str = ""  # why the last action was refused or failed (role alert)
     busy: bool = False
 
+    # wrong invite keys across the site in the last hour, once past the budget (0: nothing to say)
+    invite_key_guesses: int = 0
     # users
     user_query: str = ""
     users: list[UserRow] = []
@@ -241,6 +243,10 @@ class AdminState(AuthState):
     reset_username: str = ""
     reset_error: str = ""
     generated_password: str = ""
+    email_user_id: int = 0
+    email_username: str = ""
+    email_current: str = ""
+    email_error: str = ""
     delete_user_id: int = 0
     delete_username: str = ""
     delete_summary: str = ""
@@ -333,6 +339,7 @@ class AdminState(AuthState):
         if await self._admin() is None:
             return self._refuse("open /admin")
         self._say()
+        self.invite_key_guesses = await auth_service.wrong_invite_keys_last_hour()
         await self._load_tab(self.tab if self.tab in TABS else "users")
 
     @rx.event
@@ -554,6 +561,50 @@ class AdminState(AuthState):
         log.warning("admin %s reset the password of %s (%d sessions ended)", admin.username, user.username, ended)
         self.reset_error = ""
         return True
+
+    # email: what FabriX is told about who asks (sign-up does not verify it, so an admin may fix it)
+
+    @rx.event
+    async def open_email(self, user_id: int):
+        admin = await self._admin()
+        if admin is None:
+            return self._refuse("open_email")
+        user = await self._target(admin, user_id)
+        if user is None:
+            return
+        self.email_user_id, self.email_username, self.email_current = user.id or 0, user.username, user.email
+        self.email_error = ""
+
+    @rx.event
+    async def close_email(self):
+        if await self._admin() is None:
+            return self._refuse("close_email")
+        self.email_user_id, self.email_username, self.email_current, self.email_error = 0, "", "", ""
+
+    @rx.event
+    async def save_email(self, form: dict):
+        admin = await self._admin()
+        if admin is None:
+            return self._refuse("save_email")
+        user = await self._target(admin, self.email_user_id) if self.email_user_id else None
+        if user is None:
+            self.email_user_id = 0
+            return
+        raw = form.get("email", "") if isinstance(form, dict) else ""
+        email = raw.strip().lower() if isinstance(raw, str) else ""
+        problem = auth_service.form_problem({"email": email}) or auth_service.email_problem(email, ())
+        if problem:
+            self.email_error = self._t(problem)
+            return
+        try:
+            await run_db(users_repo.set_email, user_id=user.id, email=email)
+        except users_repo.DuplicateUser:
+            self.email_error = self._t("email_taken")
+            return
+        log.warning("admin %s changed the email of %s", admin.username, user.username)
+        self._say(notice=self._t("admin_email_changed", username=user.username, email=email))
+        self.email_user_id, self.email_username, self.email_current, self.email_error = 0, "", "", ""
+        await self._load_users()
 
     # delete
 

@@ -163,6 +163,9 @@ def handler_calls(victim_id: int, conversation_id: int) -> dict[str, tuple]:
         "close_reset": (),
         "set_password": ({"new_password": "new-password-1"},),
         "generate_password": (),
+        "open_email": (victim_id,),
+        "close_email": (),
+        "save_email": ({"email": "stolen@example.com"},),
         "ask_delete_user": (victim_id,),
         "cancel_delete_user": (),
         "confirm_delete_user": (),
@@ -403,6 +406,22 @@ async def test_delete_user_states_and_deletes_their_content(engine, admin) -> No
     assert not upload.exists() and not upload.parent.exists(), "their uploaded files go with them"
 
 
+async def test_an_admin_corrects_the_email_fabrix_is_told(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    add_user(engine, "bob")
+    await call(admin, "load_page")
+    await call(admin, "open_email", alice)
+    assert admin.email_username == "alice" and admin.email_current == "alice@example.com"
+    await call(admin, "save_email", {"email": "not-an-email"})
+    assert admin.email_error and admin.email_user_id == alice
+    await call(admin, "save_email", {"email": "Bob@Example.com"})
+    assert admin.email_error == "An account with that email exists."
+    await call(admin, "save_email", {"email": " Alice.Kim@Samsung.com "})
+    assert admin.email_user_id == 0 and "alice.kim@samsung.com" in admin.notice
+    with session_scope(engine) as session:
+        assert session.get(User, alice).email == "alice.kim@samsung.com"
+
+
 # --- conversations -----------------------------------------------------------------------------
 
 
@@ -609,3 +628,16 @@ async def test_settings_are_shown_with_secrets_masked(engine, admin) -> None:
     assert sections["rate_limit"]["rpm"] == "100"
     shown = repr(admin.settings_sections)
     assert "very-secret" not in shown and "123456" not in shown
+
+
+async def test_the_admin_page_warns_when_invite_keys_are_being_guessed(engine, admin, monkeypatch) -> None:
+    from fabrix_chat.services.throttle import Throttle
+
+    site = Throttle(auth_service.site_signup_throttle.name, auth_service.site_signup_throttle.policy)
+    monkeypatch.setattr(auth_service, "site_signup_throttle", site)
+    await call(admin, "load_page")
+    assert admin.invite_key_guesses == 0
+    for _ in range(site.policy.free_attempts):
+        await site.attempt(auth_service.SITE)
+    await call(admin, "load_page")
+    assert admin.invite_key_guesses == site.policy.free_attempts
