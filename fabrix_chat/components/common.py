@@ -39,6 +39,18 @@ def labelled_input(label: rx.Var | str, name: str, *, type_: str = "text", **pro
     )
 
 
+def password_input(label: rx.Var | str, name: str, *, new: bool, max_length: int) -> rx.Component:
+    """A required password field; `new` for one being chosen (the browser may suggest one)."""
+    return labelled_input(
+        label,
+        name,
+        type_="password",
+        auto_complete="new-password" if new else "current-password",
+        required=True,
+        max_length=max_length,
+    )
+
+
 def language_button() -> rx.Component:
     """Switches English <-> Korean; shows the other language's name, written in that language."""
     return rx.el.button(

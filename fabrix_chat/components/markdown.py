@@ -44,29 +44,26 @@ def _code_block(text, **props) -> rx.Component:
     )
 
 
-def _link(text, **_props) -> rx.Component:
+def _safe_anchor(label, href: rx.Var, safe: rx.Var[bool], class_name: str) -> rx.Component:
+    """A link to `href` when `safe` (opening in a new tab, no access to this page), else plain text."""
     return rx.el.span(
         rx.cond(
-            _SAFE_HREF,
-            rx.el.a(text, href=_HREF, target="_blank", rel="noopener noreferrer nofollow"),
-            rx.el.span(text, class_name="unsafe-link"),
+            safe,
+            rx.el.a(label, href=href, target="_blank", rel="noopener noreferrer nofollow"),
+            rx.el.span(label, class_name="unsafe-link"),
         ),
-        class_name="md-link",
+        class_name=class_name,
     )
+
+
+def _link(text, **_props) -> rx.Component:
+    return _safe_anchor(text, _HREF, _SAFE_HREF, "md-link")
 
 
 def _image(*_children, **_props) -> rx.Component:
     """An image in an answer is never loaded: fetching it would tell another server whatever the
     answer put in its address, the moment it shows. It becomes a link the user may choose to open."""
-    label = rx.el.span(tr("answer_image"), " ", _ALT)
-    return rx.el.span(
-        rx.cond(
-            _SAFE_SRC,
-            rx.el.a(label, href=_SRC, target="_blank", rel="noopener noreferrer nofollow"),
-            rx.el.span(label, class_name="unsafe-link"),
-        ),
-        class_name="md-link md-image",
-    )
+    return _safe_anchor(rx.el.span(tr("answer_image"), " ", _ALT), _SRC, _SAFE_SRC, "md-link md-image")
 
 
 @rx.memo

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from fabrix_chat.components.common import auth_layout, labelled_input, text_button
+from fabrix_chat.components.common import auth_layout, labelled_input, password_input, text_button
 from fabrix_chat.services.auth import FIELD_LIMITS
 from fabrix_chat.state.auth import LoginState
 from fabrix_chat.state.ui import tr
@@ -25,14 +25,7 @@ def _log_in_form() -> rx.Component:
             rx.el.div(tr("session_ended_notice"), role="status", class_name="form-notice"),
         ),
         labelled_input(tr("username"), "username", auto_complete="username", required=True, max_length=32),
-        labelled_input(
-            tr("password"),
-            "password",
-            type_="password",
-            auto_complete="current-password",
-            required=True,
-            max_length=FIELD_LIMITS["password"],
-        ),
+        password_input(tr("password"), "password", new=False, max_length=FIELD_LIMITS["password"]),
         _error(),
         text_button(tr("log_in"), kind="primary", type="submit"),
         rx.el.p(tr("no_account"), " ", rx.link(tr("create_account"), href="/signup"), class_name="auth-switch"),
@@ -45,21 +38,9 @@ def _own_password_form() -> rx.Component:
     return rx.form(
         rx.el.h1(tr("choose_password_title")),
         rx.el.div(tr("choose_password_notice"), role="status", class_name="form-notice"),
-        labelled_input(
-            tr("new_password"),
-            "new_password",
-            type_="password",
-            auto_complete="new-password",
-            required=True,
-            max_length=FIELD_LIMITS["password"],
-        ),
-        labelled_input(
-            tr("confirm_new_password"),
-            "confirm_new_password",
-            type_="password",
-            auto_complete="new-password",
-            required=True,
-            max_length=FIELD_LIMITS["password"],
+        password_input(tr("new_password"), "new_password", new=True, max_length=FIELD_LIMITS["password"]),
+        password_input(
+            tr("confirm_new_password"), "confirm_new_password", new=True, max_length=FIELD_LIMITS["password"]
         ),
         _error(),
         text_button(tr("set_new_password"), kind="primary", type="submit"),

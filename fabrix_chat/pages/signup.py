@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from fabrix_chat.components.common import auth_layout, labelled_input, text_button
+from fabrix_chat.components.common import auth_layout, labelled_input, password_input, text_button
 from fabrix_chat.services.auth import FIELD_LIMITS
 from fabrix_chat.state.auth import SignupState
 from fabrix_chat.state.ui import tr
@@ -20,21 +20,9 @@ def signup_page() -> rx.Component:
             ),
             labelled_input(tr("username"), "username", auto_complete="username", required=True, max_length=32),
             labelled_input(tr("email"), "email", type_="email", auto_complete="email", required=True, max_length=254),
-            labelled_input(
-                tr("password"),
-                "password",
-                type_="password",
-                auto_complete="new-password",
-                required=True,
-                max_length=FIELD_LIMITS["password"],
-            ),
-            labelled_input(
-                tr("confirm_password"),
-                "confirm_password",
-                type_="password",
-                auto_complete="new-password",
-                required=True,
-                max_length=FIELD_LIMITS["confirm_password"],
+            password_input(tr("password"), "password", new=True, max_length=FIELD_LIMITS["password"]),
+            password_input(
+                tr("confirm_password"), "confirm_password", new=True, max_length=FIELD_LIMITS["confirm_password"]
             ),
             labelled_input(
                 tr("invite_key"),

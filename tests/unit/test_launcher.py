@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -216,35 +215,6 @@ def test_base_env_turns_off_telemetry_and_puts_tools_first():
     assert env["PATH"].split(os.pathsep)[0] == str(layout.tools_bin)
 
 
-@pytest.mark.skipif(os.name == "nt", reason="a service manager's stop request is SIGTERM on POSIX")
-def test_a_stop_request_reaches_the_app_and_the_launcher_returns_its_exit_code(tmp_path):
-    app = tmp_path / "app.py"
-    app.write_text(
-        textwrap.dedent(
-            """
-            import signal, sys, time
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))
-            print("ready", flush=True)
-            time.sleep(60)
-            """
-        ),
-        encoding="utf-8",
-    )
-    runner = f"import sys, launcher; sys.exit(launcher.run_server([sys.executable, {str(app)!r}], None))"
-    process = subprocess.Popen(
-        [sys.executable, "-c", runner],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert process.stdout.readline().strip() == "ready"
-    started = time.monotonic()
-    process.terminate()
-    assert process.wait(timeout=20) == 7
-    assert time.monotonic() - started < 20
-
-
 def test_development_reload_watches_only_the_app_package():
     """Reflex watches every top-level folder by default, data_dir included; rxconfig narrows it."""
     code = "import json, rxconfig; from reflex.utils.exec import get_reload_paths; print(json.dumps([str(p) for p in get_reload_paths()]))"
@@ -254,17 +224,15 @@ def test_development_reload_watches_only_the_app_package():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [str(ROOT / "fabrix_chat")]
 
 
-@pytest.mark.skipif(os.name == "nt", reason="Ctrl+C is a process-group signal on POSIX terminals")
-def test_ctrl_c_lets_the_app_shut_down_and_returns_its_exit_code(tmp_path):
+def launch_app(tmp_path, on_signal: str) -> subprocess.Popen:
+    """launcher.run_server running a small app that handles a signal the way `on_signal` says,
+    in a process group of its own (as a terminal or a service manager starts it); ready on return."""
     app = tmp_path / "app.py"
     app.write_text(
         textwrap.dedent(
-            """
+            f"""
             import signal, sys, time
-            def stop(*_):
-                time.sleep(0.5)  # a clean shutdown takes a moment
-                sys.exit(3)
-            signal.signal(signal.SIGINT, stop)
+            {on_signal}
             print("ready", flush=True)
             time.sleep(60)
             """
@@ -282,6 +250,20 @@ def test_ctrl_c_lets_the_app_shut_down_and_returns_its_exit_code(tmp_path):
         start_new_session=True,
     )
     assert process.stdout.readline().strip() == "ready"
+    return process
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a service manager's stop request is SIGTERM on POSIX")
+def test_a_stop_request_reaches_the_app_and_the_launcher_returns_its_exit_code(tmp_path):
+    process = launch_app(tmp_path, "signal.signal(signal.SIGTERM, lambda *_: sys.exit(7))")
+    process.terminate()  # to the launcher only, as systemd's main-process stop does
+    assert process.wait(timeout=20) == 7
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Ctrl+C is a process-group signal on POSIX terminals")
+def test_ctrl_c_lets_the_app_shut_down_and_returns_its_exit_code(tmp_path):
+    slow_stop = "signal.signal(signal.SIGINT, lambda *_: (time.sleep(0.5), sys.exit(3)))"
+    process = launch_app(tmp_path, slow_stop)
     os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl+C
     assert process.wait(timeout=20) == 3
     assert "Traceback" not in process.stderr.read()
