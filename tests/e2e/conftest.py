@@ -240,6 +240,14 @@ def sign_up(
     return username
 
 
+def create_admin(server: AppServer, prefix: str = "admin", password: str = "correct-horse-9") -> str:
+    """An administrator made with the command line, as an operator does on a new installation."""
+    username = unique_name(prefix)
+    result = server.manage("create-admin", "--username", username, "--password-stdin", stdin=f"{password}\n")
+    assert result.returncode == 0, result.stderr
+    return username
+
+
 def at(base_url: str, path: str) -> re.Pattern:
     """The URL of a route, with or without the trailing slash the server may add."""
     return re.compile(re.escape(base_url + path) + "/?$")

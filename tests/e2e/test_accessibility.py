@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ROOT, sign_up, unique_name
+from tests.e2e.conftest import ROOT, create_admin, sign_up
 from tests.e2e.test_admin import TABS, log_in, open_tab
 from tests.e2e.test_chat_experience import ANSWER, ask_and_wait
 
@@ -64,10 +64,7 @@ def use_dark_theme(page: Page) -> None:
 
 @pytest.fixture(scope="module")
 def audit_admin(app_server) -> str:
-    username = unique_name("a11yadmin")
-    result = app_server.manage("create-admin", "--username", username, "--password-stdin", stdin=f"{PASSWORD}\n")
-    assert result.returncode == 0, result.stderr
-    return username
+    return create_admin(app_server, "a11yadmin", PASSWORD)
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

@@ -9,7 +9,7 @@ from contextlib import closing
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ask, at, sign_up, unique_name
+from tests.e2e.conftest import ask, at, create_admin, sign_up, unique_name
 
 pytestmark = pytest.mark.browser
 
@@ -20,11 +20,7 @@ TABS = ("Users", "Conversations", "Usage", "Logs", "Maintenance", "Settings")
 
 @pytest.fixture(scope="module")
 def admin_user(app_server) -> str:
-    """An administrator made with the command line, as an operator does on a new installation."""
-    username = unique_name("admin")
-    result = app_server.manage("create-admin", "--username", username, "--password-stdin", stdin=f"{PASSWORD}\n")
-    assert result.returncode == 0, result.stderr
-    return username
+    return create_admin(app_server, "admin", PASSWORD)
 
 
 def log_in(page, base_url: str, username: str, password: str = PASSWORD) -> None:
