@@ -120,6 +120,26 @@ def _is_dev_mode() -> bool:
     return os.environ.get("REFLEX_ENV_MODE", "prod").lower() == "dev"
 
 
+def page_url(path: str) -> str:
+    """Where the browser finds one of the app's pages: in development mode the front end has a
+    server (and port) of its own; in service mode it is this origin."""
+    if _is_dev_mode():
+        from reflex_base.config import get_config
+
+        return (get_config().deploy_url or "").rstrip("/") + path
+    return path
+
+
+def route_url(path: str) -> str:
+    """Where the browser reaches one of this module's HTTP routes (/auth/...): the back end's
+    origin, which in development mode is not the page's."""
+    if _is_dev_mode():
+        from reflex_base.config import get_config
+
+        return get_config().api_url.rstrip("/") + path
+    return path
+
+
 def _cookie(scope: Scope, name: str) -> str:
     cookies = SimpleCookie()
     try:
@@ -294,8 +314,8 @@ async def start_session(request: Request) -> RedirectResponse:
     token = await asyncio.to_thread(_redeem, request.query_params.get("ticket", ""))
     if token is None:
         log.info("a sign-in ticket was refused (expired, used or forged)")
-        return RedirectResponse("/login?signin=expired", status_code=303, headers=NO_STORE)
-    response = RedirectResponse("/chat", status_code=303, headers=NO_STORE)
+        return RedirectResponse(page_url("/login?signin=expired"), status_code=303, headers=NO_STORE)
+    response = RedirectResponse(page_url("/chat"), status_code=303, headers=NO_STORE)
     response.set_cookie(
         auth.SESSION_COOKIE, token, path="/", httponly=True, samesite="strict", secure=_is_https(request)
     )
@@ -312,7 +332,7 @@ async def end_session(request: Request) -> RedirectResponse:
                 users_repo.end_session(session=session, token_hash=auth.hash_token(token))
 
         await asyncio.to_thread(end)
-    response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
+    response = RedirectResponse(page_url("/login"), status_code=303, headers=NO_STORE)
     response.delete_cookie(auth.SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_is_https(request))
     return response
 

@@ -15,7 +15,7 @@ import time
 
 import reflex as rx
 
-from fabrix_chat import i18n
+from fabrix_chat import i18n, web
 from fabrix_chat.config import get_settings, secret_key
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User
@@ -39,9 +39,10 @@ def field(form: dict, name: str, *, strip: bool = True) -> str:
 HOME_ROUTE = "/chat"
 
 
-def go_to(url: str) -> rx.event.EventSpec:
-    """A full page load of `url` (a server route, not a page of the app: a new websocket follows)."""
-    return rx.call_script(f"window.location.replace({json.dumps(url)})")
+def go_to(route: str) -> rx.event.EventSpec:
+    """A full page load of one of web.py's HTTP routes (not a page of the app: a new websocket
+    follows), on the back end's origin."""
+    return rx.call_script(f"window.location.replace({json.dumps(web.route_url(route))})")
 
 
 class AuthState(rx.State):

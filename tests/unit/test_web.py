@@ -218,3 +218,16 @@ async def test_health_asks_fabrix_at_most_once_per_window(monkeypatch):
     later = time.monotonic() + web.FABRIX_HEALTH_SECONDS + 1
     monkeypatch.setattr(web.time, "monotonic", lambda: later)
     assert await web._fabrix_health() == "error" and len(calls) == 2
+
+
+def test_in_development_mode_routes_are_on_the_back_end_and_pages_on_the_front_end(monkeypatch):
+    from reflex_base.config import get_config
+
+    from fabrix_chat import web
+
+    monkeypatch.setenv("REFLEX_ENV_MODE", "dev")
+    config = get_config()
+    assert web.route_url("/auth/logout") == config.api_url.rstrip("/") + "/auth/logout"
+    assert web.page_url("/chat") == (config.deploy_url or "").rstrip("/") + "/chat"
+    monkeypatch.setenv("REFLEX_ENV_MODE", "prod")
+    assert (web.route_url("/auth/logout"), web.page_url("/chat")) == ("/auth/logout", "/chat")
