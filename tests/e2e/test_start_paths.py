@@ -141,7 +141,7 @@ def test_development_mode_starts_once_and_reloads_once_per_code_change(clone, la
     dev.wait_for(f"{url}/login", 300)
     ready = time.monotonic()
 
-    sign_up(page, url)
+    username = sign_up(page, url)
     ask_and_see_the_answer_end(page, "Explain Python decorators #fault:slow")
     # What the app writes at run time (here, also files a watcher would take for code) is
     # never a reason to reload, wherever in the data folder it lands.
@@ -167,6 +167,13 @@ def test_development_mode_starts_once_and_reloads_once_per_code_change(clone, la
     ask_and_see_the_answer_end(page, "Still there?")
     time.sleep(5)
     assert dev.starts() == 2, f"one change reloaded more than once:\n{dev.output()[-3000:]}"
+    # Log out and in again: the cookie's routes live on the back end's port in this mode.
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(at(url, "/login"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill("correct-horse-9")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(at(url, "/chat"))
     assert dev.stop() in (0, 130, -signal.SIGINT)
 
 
