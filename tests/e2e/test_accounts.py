@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import at, sign_up, unique_name
+from tests.e2e.conftest import ask, at, sign_up, unique_name
 
 pytestmark = pytest.mark.browser
 
@@ -144,6 +144,33 @@ def test_revoked_session_signs_the_browser_out_on_its_next_action(page, app_serv
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(at(app_server.url, "/chat"))
+
+
+def test_the_next_user_of_a_tab_sees_nothing_of_the_previous_one(browser, page, app_server):
+    """A session that ends without Log out (here revoked), then someone else signs in in the same
+    tab: the tab's state is reset, so the first user's chats never reach the second."""
+    other = browser.new_context()
+    lee = sign_up(other.new_page(), app_server.url)
+    other.close()
+    kim = sign_up(page, app_server.url)
+    ask(page, "Kim's salary review notes")
+    expect(page.get_by_role("link", name="Kim's salary review notes")).to_be_visible()
+    expect(page.locator("article[data-message-role='assistant'][aria-busy='true']")).to_have_count(0, timeout=60_000)
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(str(frame))))
+    sql(app_server, "DELETE FROM auth_sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)", kim)
+    page.get_by_role("button", name="New chat").click()
+    page.wait_for_url(at(app_server.url, "/login"))
+    page.reload()  # the page receives the tab's whole state again: none of kim's may be in it
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    page.get_by_label("Username").fill(lee)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(at(app_server.url, "/chat"))
+    expect(page.get_by_text(lee, exact=True)).to_be_visible()
+    settled(page)
+    expect(page.get_by_role("link", name="Kim's salary review notes")).to_have_count(0)
+    assert "salary review" not in "\n".join(frames)
 
 
 def test_idle_session_ends(page, app_server):
