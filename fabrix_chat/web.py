@@ -7,12 +7,11 @@ import logging
 import os
 import re
 import time
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -141,12 +140,10 @@ def route_url(path: str) -> str:
 
 
 def _cookie(scope: Scope, name: str) -> str:
-    cookies = SimpleCookie()
-    try:
-        cookies.load(_header(scope, b"cookie"))
-    except CookieError:
-        return ""
-    return cookies[name].value if name in cookies else ""
+    """One cookie of the request, read the way Starlette reads them (a malformed cookie of another
+    app on the same host does not hide ours), from every Cookie header (HTTP/2 may send several)."""
+    joined = "; ".join(v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"cookie")
+    return cookie_parser(joined).get(name, "")
 
 
 def with_session_reference(scope: Scope) -> Scope:
@@ -282,10 +279,27 @@ async def _redis_health(url: str) -> str:
 
 
 def _is_https(request: Request) -> bool:
-    if request.url.scheme == "https":
-        return True
-    proxied = get_settings().server.trusted_proxy_hops > 0
-    return proxied and request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https"
+    return _request_scheme(request.scope) == "https"
+
+
+def _from_this_app(request: Request) -> bool:
+    """The browser came to /auth/... from the app's own pages, not from another site: a page
+    elsewhere must not sign a visitor in as someone else (login CSRF) or out. Browsers say where a
+    navigation came from in Sec-Fetch-Site; older ones send at least a Referer we can compare."""
+    site = request.headers.get("sec-fetch-site", "").lower()
+    if site:
+        # "none" too is refused: a link in an e-mail opens with it, and that is the attack.
+        return site == "same-origin" or (site == "same-site" and _is_dev_mode())
+    referer = request.headers.get("referer", "")
+    if not referer:
+        return True  # not a browser that tells (a script of its own holds its own ticket)
+    return origin_allowed(
+        referer,
+        request.headers.get("host", ""),
+        _request_scheme(request.scope),
+        allowed=get_settings().server.allowed_origins,
+        dev=_is_dev_mode(),
+    )
 
 
 def _redeem(ticket: str) -> str | None:
@@ -311,6 +325,9 @@ NO_STORE = {"cache-control": "no-store"}
 
 async def start_session(request: Request) -> RedirectResponse:
     """GET /auth/session?ticket=…: swap a one-time sign-in ticket for the HttpOnly session cookie."""
+    if not _from_this_app(request):
+        log.warning("refused a sign-in ticket brought from another site (%s)", request.headers.get("sec-fetch-site"))
+        return RedirectResponse(page_url("/login"), status_code=303, headers=NO_STORE)
     token = await asyncio.to_thread(_redeem, request.query_params.get("ticket", ""))
     if token is None:
         log.info("a sign-in ticket was refused (expired, used or forged)")
@@ -324,6 +341,8 @@ async def start_session(request: Request) -> RedirectResponse:
 
 async def end_session(request: Request) -> RedirectResponse:
     """GET /auth/logout: end the session of this browser's cookie and remove the cookie."""
+    if not _from_this_app(request):
+        return RedirectResponse(page_url("/chat"), status_code=303, headers=NO_STORE)
     token = request.cookies.get(auth.SESSION_COOKIE, "")
     if token:
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import func, or_
@@ -134,6 +135,22 @@ def set_password_hash(*, session: Session, user_id: int, password_hash: str, mus
     user.password_hash = password_hash
     user.must_change_password = must_change
     session.add(user)
+
+
+def replace_given_password(
+    *, session: Session, user_id: int, given_digest: str, digest: Callable[[str], str], password_hash: str
+) -> bool:
+    """The user's own password in place of one chosen for them, once, in one transaction: only
+    while that given password (identified by `digest(hash) == given_digest`) is still the one set
+    and still to be changed. Every other session of the user ends."""
+    user = session.get(User, user_id)
+    if user is None or not user.must_change_password or digest(user.password_hash) != given_digest:
+        return False
+    user.password_hash = password_hash
+    user.must_change_password = False
+    session.add(user)
+    session.exec(delete(AuthSession).where(AuthSession.user_id == user_id))
+    return True
 
 
 def set_email(*, session: Session, user_id: int, email: str) -> None:

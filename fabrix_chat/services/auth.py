@@ -156,17 +156,20 @@ def use_redis_for_throttles(url: str) -> None:
 
 async def begin_login(username: str, client: str) -> float:
     """Reserve one log-in attempt before the password is checked: 0 means go ahead (then call
-    finish_login), more is the seconds to wait, with nothing counted."""
+    finish_login), more is the seconds to wait, with nothing counted against the username.
+
+    The client is counted first: a client already over its own budget cannot use up a victim
+    username's next free slot (which would keep its owner out at no cost to the guesser)."""
     in_flight = _logins_in_flight.get(client, 0)
     if in_flight >= MAX_CONCURRENT_LOGINS_PER_CLIENT:
         return 1.0
     _logins_in_flight[client] = in_flight + 1  # before the first await: 60 at once all see it
     try:
-        wait = await user_throttle.attempt(username)
+        wait = await client_throttle.attempt(client)
         if wait == 0:
-            wait = await client_throttle.attempt(client)
+            wait = await user_throttle.attempt(username)
             if wait > 0:
-                await user_throttle.refund(username)
+                await client_throttle.refund(client)
     except BaseException:
         _release_login(client)
         raise
@@ -239,8 +242,9 @@ def _ticket_mac(key: str, session_id: int, expires: int, nonce: str) -> str:
 
 
 def placeholder_hash(nonce: str) -> str:
-    """What a session row holds until its ticket is redeemed: no cookie can ever carry this."""
-    return hash_token(f"ticket:{nonce}")
+    """What a session row holds until its ticket is redeemed. It is not 64 hex digits, so it can
+    never equal the hash of any cookie: an unredeemed ticket signs nobody in."""
+    return "pending:" + hash_token(nonce)[:56]
 
 
 def new_ticket_nonce() -> tuple[str, str]:
@@ -261,7 +265,7 @@ def read_login_ticket(key: str, ticket: str, now: float | None = None) -> tuple[
     if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit():
         return None
     session_id, expires, nonce, mac = int(parts[0]), int(parts[1]), parts[2], parts[3]
-    if not hmac.compare_digest(mac, _ticket_mac(key, session_id, expires, nonce)):
+    if not mac.isascii() or not hmac.compare_digest(mac, _ticket_mac(key, session_id, expires, nonce)):
         return None
     if (time.time() if now is None else now) > expires:
         return None

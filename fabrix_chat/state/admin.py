@@ -309,7 +309,7 @@ class AdminState(AuthState):
 
     async def _admin(self) -> User | None:
         """The signed-in user if they are an active administrator (checked in the database), else None."""
-        user = await self.current_user()
+        user = await self._current_user()
         if user is None or not user.is_admin:
             return None
         self._lang = (await self.get_state(UIState)).lang
@@ -412,7 +412,12 @@ class AdminState(AuthState):
         password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
         try:
             await run_db(
-                users_repo.create_user, username=username, email=email, password_hash=password_hash, is_admin=make_admin
+                users_repo.create_user,
+                username=username,
+                email=email,
+                password_hash=password_hash,
+                is_admin=make_admin,
+                must_change_password=True,  # the admin knows it: it works once
             )
         except users_repo.DuplicateUser as exc:
             self._say(error=self._t("username_taken" if exc.field == "username" else "email_taken"))

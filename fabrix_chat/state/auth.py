@@ -66,7 +66,7 @@ class AuthState(rx.State):
         headers = self.router.headers.raw_headers
         return auth_service.token_hash_from_header(headers.get(auth_service.SESSION_HEADER, ""))
 
-    async def current_user(self) -> User | None:
+    async def _current_user(self) -> User | None:
         """The signed-in, active user of this browser, checked against the database every time.
         When the user is gone or another one has signed in, everything the tab held is reset."""
         token_hash = self._session_hash()
@@ -97,9 +97,9 @@ class AuthState(rx.State):
         self._user_id = 0
 
     async def _reset_tab(self) -> None:
-        """Every var of every state of this tab back to its default (root's own flags excepted),
-        so nothing of the previous user (conversations, an unsent file, a one-time password
-        shown to an admin) stays in what the page holds."""
+        """Every var of every state of this tab back to its default (root's own flags and the UI
+        preferences excepted), so nothing of the previous user (conversations, an unsent file, a
+        one-time password shown to an admin) stays in what the page holds."""
         root = self
         while root.parent_state is not None:
             root = root.parent_state
@@ -109,7 +109,8 @@ class AuthState(rx.State):
             await self.get_state(state_class)  # load it (Reflex loads substates lazily from Redis)
             pending.extend(state_class.get_substates())
         for substate in root.substates.values():
-            substate.reset()
+            if substate.get_name() != UIState.get_name():  # the tab's language and layout are not the user's
+                substate.reset()
 
     async def _start_session(self, user: User) -> rx.event.EventSpec:
         """Create the session with a placeholder and send the browser to swap its one-time ticket
@@ -124,7 +125,7 @@ class AuthState(rx.State):
     @rx.event
     async def require_login(self):
         """on_load of every signed-in page: a signed-out visitor lands on /login."""
-        if await self.current_user() is None:
+        if await self._current_user() is None:
             return rx.redirect(LOGIN_ROUTE)
 
     @rx.event
@@ -134,7 +135,7 @@ class AuthState(rx.State):
         A fresh visit starts with a clean form: the error of an earlier attempt is cleared
         (the "session ended" notice stays: it says why the user is here).
         """
-        if self._session_hash() and await self.current_user() is not None:
+        if self._session_hash() and await self._current_user() is not None:
             return rx.redirect(HOME_ROUTE)
         login = await self.get_state(LoginState)
         login.login_error = ""
@@ -165,6 +166,7 @@ class LoginState(AuthState):
     must_change_password: bool = False
     _change_user_id: int = 0
     _change_until: float = 0.0
+    _change_from: str = ""  # a digest of the hash of the given password, never the hash itself
 
     @rx.event
     async def log_in(self, form: dict):
@@ -172,29 +174,32 @@ class LoginState(AuthState):
         username and per client, and over-long fields are refused before anything else happens."""
         username, password = field(form, "username").lower(), field(form, "password", strip=False)
         self.login_error = ""
+        self.must_change_password, self._change_user_id = False, 0
         client = self.router.session.client_ip or "unknown"
         problem = auth_service.form_problem({"username": username, "password": password})
         if problem is None and not (username and password):
             problem = "fill_all_fields"
         # The first await: the attempt is counted (and this client's slot taken) before it.
         wait = 0.0 if problem else await auth_service.begin_login(username, client)
-        lang = (await self.get_state(UIState)).lang
-        if problem:
-            self.login_error = i18n.t(problem, lang)
-            return
-        if wait > 0:
-            # Refused before the password is even checked, and not counted as another attempt.
-            self.login_error = i18n.t("login_slow_down", lang, seconds=math.ceil(wait))
-            return
-        succeeded = False
+        reserved = problem is None and wait == 0
+        succeeded, user = False, None
         try:
+            lang = (await self.get_state(UIState)).lang
+            if problem:
+                self.login_error = i18n.t(problem, lang)
+                return
+            if wait > 0:
+                # Refused before the password is even checked, and not counted as another attempt.
+                self.login_error = i18n.t("login_slow_down", lang, seconds=math.ceil(wait))
+                return
             user = await run_db(users_repo.get_user_by_username, username=username)
             ok = await auth_service.run_hashing(
                 auth_service.verify_password, password, user.password_hash if user else None
             )
             succeeded = ok and user is not None
         finally:
-            await auth_service.finish_login(username, client, succeeded=succeeded)
+            if reserved:
+                await auth_service.finish_login(username, client, succeeded=succeeded)
         if not succeeded or user is None:
             log.info("failed log-in for %r from %s", username, client)
             self.login_error = i18n.t("bad_credentials", lang)
@@ -207,7 +212,8 @@ class LoginState(AuthState):
         if user.must_change_password:
             self.must_change_password = True
             self._change_user_id = user.id or 0
-            self._change_until = time.monotonic() + CHANGE_PASSWORD_SECONDS
+            self._change_until = time.time() + CHANGE_PASSWORD_SECONDS
+            self._change_from = auth_service.hash_token(user.password_hash)  # which given password
             log.info("user %s signed in with a password chosen for them: asked for their own", user.username)
             return
         log.info("user %s logged in", user.username)
@@ -215,12 +221,15 @@ class LoginState(AuthState):
 
     @rx.event
     async def set_own_password(self, form: dict):
-        """The user's own password, after signing in with one chosen for them; then sign in."""
+        """The user's own password, after signing in with one chosen for them; then sign in. It
+        replaces exactly the given password, once: if that was changed meanwhile (by its owner
+        in another tab, or a new reset), this form has expired."""
         lang = (await self.get_state(UIState)).lang
         password = field(form, "new_password", strip=False)
         confirm = field(form, "confirm_new_password", strip=False)
         self.login_error = ""
-        if not self._change_user_id or time.monotonic() > self._change_until:
+        user_id, given = self._change_user_id, self._change_from
+        if not user_id or time.time() > self._change_until:
             self.must_change_password, self._change_user_id = False, 0
             self.login_error = i18n.t("signin_expired", lang)
             return
@@ -228,7 +237,7 @@ class LoginState(AuthState):
         problem = (
             problem or auth_service.password_problem(password) or (None if password == confirm else "password_mismatch")
         )
-        user = await run_db(users_repo.get_user, user_id=self._change_user_id)
+        user = await run_db(users_repo.get_user, user_id=user_id)
         if user is None or not user.is_active:
             self.must_change_password, self._change_user_id = False, 0
             self.login_error = i18n.t("account_disabled", lang)
@@ -241,8 +250,17 @@ class LoginState(AuthState):
             self.login_error = i18n.t(problem, lang)
             return
         password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
-        await run_db(users_repo.set_password_hash, user_id=user.id, password_hash=password_hash)
-        self.must_change_password, self._change_user_id = False, 0
+        replaced = await run_db(
+            users_repo.replace_given_password,
+            user_id=user_id,
+            given_digest=given,
+            digest=auth_service.hash_token,
+            password_hash=password_hash,
+        )
+        self.must_change_password, self._change_user_id, self._change_from = False, 0, ""
+        if not replaced:
+            self.login_error = i18n.t("signin_expired", lang)
+            return
         log.info("user %s chose their own password and logged in", user.username)
         return await self._start_session(user)
 

@@ -298,7 +298,7 @@ class ChatState(AuthState):
 
     async def _user_or_redirect(self):
         """(user, None) when signed in, else (None, a redirect to the log-in page)."""
-        user = await self.current_user()
+        user = await self._current_user()
         if user is None:
             return None, rx.redirect(LOGIN_ROUTE)
         return user, None
@@ -710,7 +710,7 @@ class ChatState(AuthState):
         an oversized upload is cut off at the limit and nothing of it is kept.
         """
         async with self:
-            user = await self.current_user()
+            user = await self._current_user()
             lang = self._lang
         if user is None:
             return  # the upload request fails; nothing is written

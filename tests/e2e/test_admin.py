@@ -261,9 +261,17 @@ def test_create_user_and_see_it_in_the_log(browser, page, app_server, admin_user
     expect(log).to_contain_text(f"created user {username}")
     expect(log.get_by_role("cell", name="INFO", exact=True)).to_have_count(0)
 
+    # The admin knows that password: it works once, then the new user chooses their own.
     fresh = browser.new_context()
     fresh_page = fresh.new_page()
-    log_in(fresh_page, app_server.url, username, "given-pass-12")
+    fresh_page.goto(f"{app_server.url}/login")
+    fresh_page.get_by_label("Username").fill(username)
+    fresh_page.get_by_label("Password").fill("given-pass-12")
+    fresh_page.get_by_role("button", name="Log in").click()
+    fresh_page.get_by_label("New password", exact=True).fill("their-own-pass-3")
+    fresh_page.get_by_label("Confirm new password").fill("their-own-pass-3")
+    fresh_page.get_by_role("button", name="Set new password").click()
+    fresh_page.wait_for_url(at(app_server.url, "/chat"))
     fresh.close()
 
 

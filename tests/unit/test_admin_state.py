@@ -296,6 +296,7 @@ async def test_create_user(engine, admin) -> None:
     with session_scope(engine) as session:
         user = users_repo.get_user_by_username(session=session, username="carol")
         assert auth_service.verify_password(PASSWORD, user.password_hash)
+        assert user.must_change_password, "the admin knows it: carol chooses her own at sign-in"
     await call(admin, "create_user", {**form, "email": "other@example.com"})
     assert admin.error == "That username is taken."
     await call(admin, "create_user", {"username": "dave", "email": "dave@example.com", "password": "short"})
@@ -315,7 +316,7 @@ async def test_disable_ends_the_users_sessions_and_enable_lets_them_back(engine,
     assert "alice" in admin.notice
     assert not session_alive(engine, alice_token)
     # Alice's open tab: her next event finds no session.
-    assert await alice_page.current_user() is None
+    assert await alice_page._current_user() is None
     await call(admin, "enable_user", alice)
     assert user_row(admin, "alice").is_active
     assert session_alive(engine, sign_in(engine, alice))

@@ -210,3 +210,18 @@ async def test_a_right_invite_key_is_not_counted(fresh_throttles):
 )
 def test_over_long_fields_are_refused(values, problem):
     assert auth.form_problem(values) == problem
+
+
+async def test_a_client_over_its_budget_cannot_keep_a_username_out(fresh_throttles):
+    for i in range(20):
+        await fail_login(f"name{i}", "10.6.6.7")  # the guesser's own budget is spent
+    for _ in range(100):  # ... and it keeps knocking on the admin's name
+        assert await auth.begin_login("admin", "10.6.6.7") > 0
+    assert await auth.user_throttle.attempts("admin") == 0, "nothing was counted against the name"
+    assert await auth.begin_login("admin", "10.1.1.1") == 0, "the admin gets in at once"
+
+
+def test_a_placeholder_can_never_be_the_hash_of_a_cookie():
+    nonce, placeholder = auth.new_ticket_nonce()
+    assert len(placeholder) <= 64 and not all(c in "0123456789abcdef" for c in placeholder)
+    assert auth.token_hash_from_header(auth.SESSION_SCHEME + placeholder) == ""

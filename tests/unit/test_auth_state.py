@@ -131,7 +131,7 @@ def db_sessions(engine) -> list[AuthSession]:
 async def test_sign_up_signs_in_with_a_random_token_stored_hashed(app_db):
     tab = Browser()
     assert await tab.sign_up() == "/chat"
-    await tab.auth.current_user()  # the /chat page's on-load
+    await tab.auth._current_user()  # the /chat page's on-load
     assert tab.auth.username == "kim" and tab.auth.signed_in
     token = tab.token
     assert len(token) >= 43
@@ -253,7 +253,7 @@ async def test_loading_the_page_never_counts_as_an_attempt(app_db):
 async def test_session_check_on_every_action(app_db):
     tab = Browser()
     await tab.sign_up()
-    user = await tab.auth.current_user()
+    user = await tab.auth._current_user()
     assert user is not None and user.username == "kim"
     assert redirect_path(await AuthState.redirect_if_signed_in.fn(tab.auth)) == "/chat"
     assert await AuthState.require_login.fn(tab.auth) is None
@@ -262,7 +262,7 @@ async def test_session_check_on_every_action(app_db):
 async def test_revoked_session_signs_the_browser_out_with_a_reason(app_db):
     tab = Browser()
     await tab.sign_up()
-    assert await tab.auth.current_user() is not None
+    assert await tab.auth._current_user() is not None
     with Session(app_db) as session:
         users_repo.end_user_sessions(session=session, user_id=tab.auth._user_id)
         session.commit()
@@ -283,14 +283,14 @@ async def test_idle_minutes_end_the_session(app_db, monkeypatch):
         row.last_seen_at = utcnow() - timedelta(seconds=50)
         session.add(row)
         session.commit()
-    assert await tab.auth.current_user() is not None  # 50 s idle: still signed in
+    assert await tab.auth._current_user() is not None  # 50 s idle: still signed in
     with Session(app_db) as session:
         assert users_repo.get_session_user(session=session, token_hash=token_hash, idle_minutes=1) is not None
         row = session.exec(select(AuthSession)).one()
         row.last_seen_at = utcnow() - timedelta(seconds=61)
         session.add(row)
         session.commit()
-    assert await tab.auth.current_user() is None
+    assert await tab.auth._current_user() is None
     assert tab.auth.session_ended
     assert db_sessions(app_db) == []  # the idle session is removed, not just ignored
 
@@ -423,7 +423,47 @@ async def test_the_own_password_form_needs_a_fresh_correct_sign_in(app_db, monke
     await Browser().sign_up("kim")
     set_password_for(app_db, "kim", "given-by-admin-1")
     await tab.log_in("kim", "given-by-admin-1")
-    later = time.monotonic() + auth_state.CHANGE_PASSWORD_SECONDS + 1
-    monkeypatch.setattr(auth_state.time, "monotonic", lambda: later)
+    later = time.time() + auth_state.CHANGE_PASSWORD_SECONDS + 1
+    monkeypatch.setattr(auth_state.time, "time", lambda: later)
     await LoginState.set_own_password.fn(tab.login, {"new_password": "my-own-2x", "confirm_new_password": "my-own-2x"})
     assert tab.login.login_error.startswith("That sign-in took too long") and not tab.login.must_change_password
+
+
+async def test_a_stale_own_password_form_cannot_overwrite_the_owners_choice(app_db):
+    await Browser().sign_up("kim")
+    set_password_for(app_db, "kim", "given-by-admin-1")
+    intruder, owner = Browser("10.6.0.1"), Browser("10.6.0.2")
+    await intruder.log_in("kim", "given-by-admin-1")  # knows the given password, waits at the form
+    await owner.log_in("kim", "given-by-admin-1")
+    done = owner.follow(
+        await LoginState.set_own_password.fn(
+            owner.login, {"new_password": "owners-own-1", "confirm_new_password": "owners-own-1"}
+        )
+    )
+    assert done == "/chat"
+    result = await LoginState.set_own_password.fn(
+        intruder.login, {"new_password": "intruders-9x", "confirm_new_password": "intruders-9x"}
+    )
+    assert intruder.follow(result) is None and intruder.login.login_error.startswith("That sign-in took too long")
+    assert await Browser("10.6.0.3").log_in("kim", "owners-own-1") == "/chat", "the owner's password stands"
+
+
+async def test_choosing_ones_own_password_ends_every_other_session(app_db):
+    kim = Browser()
+    await kim.sign_up("kim")
+    set_password_for(app_db, "kim", "given-by-admin-1")
+    tab = Browser("10.6.0.4")
+    await tab.log_in("kim", "given-by-admin-1")
+    own = {"new_password": "my-own-secret-2", "confirm_new_password": "my-own-secret-2"}
+    assert tab.follow(await LoginState.set_own_password.fn(tab.login, own)) == "/chat"
+    assert await kim.auth._current_user() is None, "the sign-up's session ended"
+    assert await tab.auth._current_user() is not None
+
+
+async def test_logging_out_keeps_the_tabs_language(app_db):
+    tab = Browser()
+    await tab.sign_up("kim")
+    tab.ui.lang = "ko"
+    await tab.auth._current_user()
+    await tab.log_out()
+    assert tab.ui.lang == "ko"

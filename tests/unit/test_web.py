@@ -231,3 +231,62 @@ def test_in_development_mode_routes_are_on_the_back_end_and_pages_on_the_front_e
     assert web.page_url("/chat") == (config.deploy_url or "").rstrip("/") + "/chat"
     monkeypatch.setenv("REFLEX_ENV_MODE", "prod")
     assert (web.route_url("/auth/logout"), web.page_url("/chat")) == ("/auth/logout", "/chat")
+
+
+def test_another_apps_malformed_cookie_or_a_second_cookie_header_does_not_hide_ours():
+    for headers in (
+        [(b"cookie", b'a=b c; x={"a": 1}; fabrix_session=tok-9')],
+        [(b"cookie", b"other=1"), (b"cookie", b"fabrix_session=tok-9")],
+    ):
+        scope = with_session_reference(handshake(headers))
+        assert dict(scope["headers"])[b"authorization"] == auth.session_header_value("tok-9").encode()
+
+
+def test_an_unredeemed_ticket_is_no_session_cookie(app_db, kim):
+    nonce, placeholder = auth.new_ticket_nonce()
+    with session_scope(app_db) as session:
+        users_repo.create_session(session=session, user_id=kim, token_hash=placeholder)
+    for cookie in (f"ticket:{nonce}", nonce, f"pending:{nonce}", placeholder):
+        reference = dict(
+            with_session_reference(handshake([(b"cookie", f"fabrix_session={cookie}".encode())]))["headers"]
+        )
+        token_hash = auth.token_hash_from_header(reference[b"authorization"].decode())
+        assert token_hash != placeholder
+        with session_scope(app_db) as session:
+            assert users_repo.get_session_user(session=session, token_hash=token_hash, idle_minutes=30) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "accepted"),
+    [
+        ({"sec-fetch-site": "same-origin"}, True),
+        ({"sec-fetch-site": "cross-site"}, False),  # another site's page sends the visitor here
+        ({"sec-fetch-site": "same-site"}, False),  # a sibling intranet host
+        ({"sec-fetch-site": "none"}, False),  # a link in an e-mail
+        ({"referer": "http://testserver/login/"}, True),  # an older browser
+        ({"referer": "http://evil.example/"}, False),
+        ({}, True),  # a script with its own ticket
+    ],
+)
+def test_a_ticket_is_taken_only_from_the_apps_own_pages(app_db, kim, headers, accepted):
+    response = routes_client().get(f"/auth/session?ticket={tick(app_db, kim)}", headers=headers)
+    assert ("set-cookie" in response.headers) is accepted
+    assert response.headers["location"] == ("/chat" if accepted else "/login")
+
+
+def test_another_site_cannot_sign_a_visitor_out(app_db, kim):
+    token, token_hash = auth.new_session_token()
+    with session_scope(app_db) as session:
+        users_repo.create_session(session=session, user_id=kim, token_hash=token_hash)
+    client = routes_client()
+    client.cookies.set("fabrix_session", token)
+    response = client.get("/auth/logout", headers={"sec-fetch-site": "cross-site"})
+    assert "set-cookie" not in response.headers
+    with session_scope(app_db) as session:
+        assert users_repo.get_session_user(session=session, token_hash=token_hash, idle_minutes=30) is not None
+
+
+def test_a_ticket_with_a_foreign_character_is_refused_not_a_server_error(app_db, kim):
+    ticket = tick(app_db, kim)
+    response = routes_client().get("/auth/session", params={"ticket": ticket[:-1] + "é"})
+    assert response.status_code == 303 and response.headers["location"] == "/login?signin=expired"
