@@ -42,7 +42,7 @@ BUILD_STAMP_NAME = "fabrix-build.json"
 DEV_FRONTEND_PORT = 3000
 DEV_BACKEND_PORT = 8000
 # What the built front end is made from: a change to any of these means building it again.
-BUILD_INPUTS = ("fabrix_chat", "assets", "rxconfig.py", REQUIREMENTS, "reflex.lock")
+BUILD_INPUTS = ("fabrix_chat", "assets", "rxconfig.py", REQUIREMENTS, "requirements.lock", "reflex.lock")
 USAGE = "Use: run.sh | run.sh service | run.sh test | run.sh manage COMMAND | run.sh lock | run.sh windows-task"
 
 
@@ -418,13 +418,16 @@ def read_pid_file(path: Path) -> dict | None:
 def refuse_second_start(pid_file: Path, host: str, port: int, tool: str) -> None:
     """A plain message when service mode already runs here, or another program holds the port."""
     record = read_pid_file(pid_file)
-    if record and pid_is_running(record["pid"]) and record.get("port") == port:
+    port_free = port_is_free(host, port)
+    # A process with that number that does not hold the port is not ours (numbers are reused
+    # after a reboot): the file is stale, and nobody is told to kill an unrelated program.
+    if record and record.get("port") == port and not port_free and pid_is_running(record["pid"]):
         stop = "close its window or end it in Task Manager" if os.name == "nt" else f"kill {record['pid']}"
         raise SetupError(
             f"FabriX Agent Chat is already running on port {port} (process {record['pid']}, {pid_file}).",
             f"Use the running one, or stop it first ({stop}).",
         )
-    if not port_is_free(host, port):
+    if not port_free:
         raise SetupError(
             f"Port {port} on {host} is already in use by another program.",
             f"Stop that program, or choose another [server] port in secrets.toml, then run '{tool} service' again.",

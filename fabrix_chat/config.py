@@ -397,7 +397,8 @@ def make_data_dir_private(settings: Settings) -> Path:
     os.chmod(folder, 0o700)
     for parent, dirs, files in os.walk(folder):
         for name in dirs:
-            os.chmod(os.path.join(parent, name), 0o700)
+            if not os.path.islink(os.path.join(parent, name)):  # a link's target is not ours to change
+                os.chmod(os.path.join(parent, name), 0o700)
         for name in files:
             path = os.path.join(parent, name)
             if not os.path.islink(path):
@@ -406,19 +407,28 @@ def make_data_dir_private(settings: Settings) -> Path:
 
 
 def secret_key(settings: Settings) -> str:
-    """The configured secret key, or one generated once into data_dir."""
+    """The configured secret key, or one generated once into data_dir (signs sign-in tickets)."""
     if settings.security.secret_key:
         return settings.security.secret_key
     path = settings.data_path / "secret_key"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # Exclusive create: two workers starting at once agree on the first key written.
-    try:
-        with open(path, "x", encoding="utf-8") as fh:
-            fh.write(key)
-        os.chmod(path, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    return key
+    for _ in range(50):
+        if path.exists():
+            key = path.read_text(encoding="utf-8").strip()
+            if key:
+                return key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole to a temporary file, then linked into place, which fails if another worker
+        # got there first: nobody ever reads a half-written or empty key.
+        temporary = path.with_name(f"secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        key = secrets.token_urlsafe(48)
+        temporary.write_text(key, encoding="utf-8")
+        if os.name != "nt":
+            os.chmod(temporary, 0o600)
+        try:
+            os.link(temporary, path)
+            return key
+        except FileExistsError:
+            continue  # another worker's key is in place: read that one
+        finally:
+            temporary.unlink(missing_ok=True)
+    raise ConfigError(f"{path}: cannot create the secret key (is the data folder writable?)")

@@ -8,6 +8,7 @@ import logging
 import os
 
 import reflex as rx
+from sqlalchemy.exc import SQLAlchemyError
 
 from fabrix_chat.config import get_settings, make_data_dir_private
 from fabrix_chat.db import run_db
@@ -18,6 +19,7 @@ from fabrix_chat.pages.chat import chat_page
 from fabrix_chat.pages.login import login_page
 from fabrix_chat.pages.signup import signup_page
 from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import files as file_service
 from fabrix_chat.services import maintenance
@@ -29,15 +31,24 @@ from fabrix_chat.web import SecurityMiddleware, extra_routes
 log = logging.getLogger("fabrix_chat")
 
 
-async def sweep_uploads_hourly() -> None:
-    """Every user's stored files older than a day (a closed tab, a crash), at start and hourly."""
+async def sweep_hourly() -> None:
+    """At start and then hourly: every user's stored files older than a day (a closed tab, a
+    crash), and sessions idle too long or sign-in tickets never redeemed."""
+    settings = get_settings()
     while True:
         try:
             removed = await asyncio.to_thread(file_service.sweep_all_stale)
             if removed:
                 log.info("removed %d stored files older than a day", removed)
-        except OSError as exc:
-            log.warning("sweeping old uploads failed: %s", exc)
+            ended = await run_db(
+                users_repo.purge_sessions,
+                idle_minutes=settings.auth.session_idle_minutes,
+                ticket_seconds=auth_service.TICKET_SECONDS,
+            )
+            if ended:
+                log.info("forgot %d idle sessions and unredeemed sign-in tickets", ended)
+        except (OSError, SQLAlchemyError) as exc:
+            log.warning("the hourly sweep failed (it runs again in an hour): %s", type(exc).__name__)
         await asyncio.sleep(3600)
 
 
@@ -65,7 +76,7 @@ async def lifespan():
     interrupted = await run_db(conv_repo.mark_interrupted)
     if interrupted:
         log.warning("%d answers were interrupted by the last shutdown; kept as stopped", interrupted)
-    sweeper = asyncio.create_task(sweep_uploads_hourly())
+    sweeper = asyncio.create_task(sweep_hourly())
     try:
         yield
     finally:

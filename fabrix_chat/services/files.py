@@ -333,7 +333,15 @@ async def store_upload(chunks: AsyncIterable[Chunk], *, user_id: int, limit: int
         async for chunk in chunks:
             if writer is None:
                 first_name = chunk.filename
-                writer = await asyncio.to_thread(FileWriter, user_id, chunk.filename, limit)
+                # Shielded: if the upload is cancelled while the writer is being made (in its
+                # thread), it still gets made, and is then aborted below instead of left open.
+                making = asyncio.ensure_future(asyncio.to_thread(FileWriter, user_id, chunk.filename, limit))
+                try:
+                    writer = await asyncio.shield(making)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        (await making).abort()
+                    raise
             elif chunk.filename != first_name:
                 raise UploadRejected("count")
             if chunk.data:

@@ -664,6 +664,10 @@ class ChatState(AuthState):
         if stored and status == "complete":
             await self._discard_file(stored)  # answered: the file is not kept
         async with self:
+            if self._user_id != int(job["user_id"]):
+                # The tab was reset meanwhile (log-out, or another user signed in): the answer is
+                # saved for its owner above; nothing of it belongs in this tab any more.
+                return
             if stored and status != "complete":
                 self._retry_file = {
                     **stored,
@@ -754,8 +758,9 @@ class ChatState(AuthState):
             log.exception("storing an upload failed")
             problem = i18n.t("error_upload_failed", lang)
         async with self:
-            if round_ != self._upload_round:
-                # Removed, or replaced by a newer upload, while it was arriving: not wanted.
+            if round_ != self._upload_round or self._user_id != user.id:
+                # Removed, or replaced by a newer upload, while it was arriving, or the tab now
+                # belongs to someone else (it was reset): not wanted.
                 previous, stored = (stored.as_dict() if stored else {}), None
             else:
                 previous = dict(self._pending_file) if stored is not None else {}

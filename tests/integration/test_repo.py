@@ -587,3 +587,19 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(empty_db_url):
         assert APP_TABLES <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_idle_sessions_and_unredeemed_tickets_are_purged(session) -> None:
+    from fabrix_chat.services import auth as auth_service
+
+    user = users.create_user(session=session, username="kim", email="kim@example.com", password_hash="x")
+    fresh = users.create_session(session=session, user_id=user.id, token_hash="a" * 64)
+    idle = users.create_session(session=session, user_id=user.id, token_hash="b" * 64)
+    idle.last_seen_at = utcnow() - timedelta(minutes=31)
+    _, placeholder = auth_service.new_ticket_nonce()
+    ticket = users.create_session(session=session, user_id=user.id, token_hash=placeholder)
+    ticket.created_at = utcnow() - timedelta(seconds=auth_service.TICKET_SECONDS + 1)
+    session.flush()
+    assert users.purge_sessions(session=session, idle_minutes=30, ticket_seconds=auth_service.TICKET_SECONDS) == 2
+    left = session.exec(select(AuthSession)).all()
+    assert [s.id for s in left] == [fresh.id]

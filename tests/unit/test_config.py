@@ -219,3 +219,13 @@ def test_the_data_folder_and_its_files_become_private(tmp_path):
     for path in [*old, new]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(new.parent.stat().st_mode) == 0o700
+
+
+def test_workers_starting_at_once_agree_on_one_secret_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = load_settings(write(tmp_path, f'[server]\ndata_dir = "{tmp_path.as_posix()}/d"\n'))
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: secret_key(settings), range(32)))
+    assert len(keys) == 1 and len(keys.pop()) >= 40
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["secret_key"], "no temporary file is left"

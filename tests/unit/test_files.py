@@ -261,3 +261,25 @@ def test_the_scheduled_sweep_covers_every_user(tmp_path):
         os.utime(stored.path, (time.time() - files.STALE_SECONDS - 60,) * 2)
     assert files.sweep_all_stale(settings=settings) == 2
     assert Path(fresh.path).exists() and not any(Path(s.path).exists() for s in old)
+
+
+async def test_an_upload_cancelled_while_its_file_is_being_made_leaves_nothing_held(tmp_path, monkeypatch):
+    settings = with_upload(tmp_path, min_free_mb=0)
+    monkeypatch.setattr(files, "get_settings", lambda: settings)
+    real = files.folder_bytes
+
+    def slow_folder_bytes(folder):
+        time.sleep(0.3)
+        return real(folder)
+
+    monkeypatch.setattr(files, "folder_bytes", slow_folder_bytes)
+    task = asyncio.create_task(files.store_upload(chunks_of("a.txt", b"abc"), user_id=21, limit=MB))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert 21 not in files._WRITING, "the user can upload again"
+    assert not any((tmp_path / "uploads" / "21").iterdir())
+    monkeypatch.setattr(files, "folder_bytes", real)
+    stored = await files.store_upload(chunks_of("b.txt", b"abc"), user_id=21, limit=MB)
+    assert stored.size == 3
