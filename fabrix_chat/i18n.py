@@ -39,6 +39,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Too many failed attempts. Try again in {seconds} s.",
         "실패가 너무 많습니다. {seconds}초 후 다시 시도하세요.",
     ),
+    "login_busy": (
+        "Many people are signing in right now. Try again in a few seconds.",
+        "지금 많은 사람이 로그인하고 있습니다. 몇 초 뒤 다시 시도하세요.",
+    ),
     "fill_all_fields": ("Fill in every field.", "모든 항목을 입력하세요."),
     "field_too_long": ("One of the fields is too long.", "입력한 항목 중 하나가 너무 깁니다."),
     "signup_closed": (

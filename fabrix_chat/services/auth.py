@@ -140,9 +140,21 @@ client_throttle = Throttle("login-client", Policy(free_attempts=20))
 signup_throttle = Throttle("signup-client", Policy(free_attempts=10))
 site_signup_throttle = Throttle("signup-site", Policy(free_attempts=50, forget_after=3600))
 SITE = "site"
-# Log-ins of one client being checked at once; more wait their turn (bcrypt costs a core each).
+# Log-ins of one client being checked at once; more wait their turn, up to LOGIN_QUEUE_SECONDS
+# (bcrypt costs a core each). An office behind one address signing in at nine queues here
+# instead of being refused, and a guesser's burst is checked four at a time.
 MAX_CONCURRENT_LOGINS_PER_CLIENT = 4
-_logins_in_flight: dict[str, int] = {}
+LOGIN_QUEUE_SECONDS = 30.0
+LOGIN_BUSY = -1.0  # begin_login's answer when the client's turn did not come in time
+
+
+class _ClientGate:
+    def __init__(self) -> None:
+        self.slots = asyncio.Semaphore(MAX_CONCURRENT_LOGINS_PER_CLIENT)
+        self.users = 0  # attempts holding or waiting for a slot; the gate goes when none is left
+
+
+_gates: dict[str, _ClientGate] = {}
 
 
 def use_redis_for_throttles(url: str) -> None:
@@ -156,14 +168,23 @@ def use_redis_for_throttles(url: str) -> None:
 
 async def begin_login(username: str, client: str) -> float:
     """Reserve one log-in attempt before the password is checked: 0 means go ahead (then call
-    finish_login), more is the seconds to wait, with nothing counted against the username.
+    finish_login), LOGIN_BUSY that the client's turn did not come, more is the seconds to wait;
+    whatever is refused counts nothing against the username.
 
     The client is counted first: a client already over its own budget cannot use up a victim
-    username's next free slot (which would keep its owner out at no cost to the guesser)."""
-    in_flight = _logins_in_flight.get(client, 0)
-    if in_flight >= MAX_CONCURRENT_LOGINS_PER_CLIENT:
-        return 1.0
-    _logins_in_flight[client] = in_flight + 1  # before the first await: 60 at once all see it
+    username's next free slot (which would keep its owner out at no cost to the guesser). At
+    most MAX_CONCURRENT_LOGINS_PER_CLIENT attempts of one client are counted and checked at once."""
+    gate = _gates.setdefault(client, _ClientGate())
+    gate.users += 1  # synchronous: sixty sent at once all see each other
+    try:
+        async with asyncio.timeout(LOGIN_QUEUE_SECONDS):
+            await gate.slots.acquire()
+    except TimeoutError:
+        _leave_gate(client, gate)
+        return LOGIN_BUSY
+    except BaseException:
+        _leave_gate(client, gate)
+        raise
     try:
         wait = await client_throttle.attempt(client)
         if wait == 0:
@@ -178,12 +199,17 @@ async def begin_login(username: str, client: str) -> float:
     return wait
 
 
+def _leave_gate(client: str, gate: _ClientGate) -> None:
+    gate.users -= 1
+    if gate.users <= 0 and _gates.get(client) is gate:
+        del _gates[client]
+
+
 def _release_login(client: str) -> None:
-    left = _logins_in_flight.get(client, 1) - 1
-    if left > 0:
-        _logins_in_flight[client] = left
-    else:
-        _logins_in_flight.pop(client, None)
+    gate = _gates.get(client)
+    if gate is not None:
+        gate.slots.release()
+        _leave_gate(client, gate)
 
 
 async def finish_login(username: str, client: str, *, succeeded: bool) -> None:

@@ -181,12 +181,15 @@ class LoginState(AuthState):
             problem = "fill_all_fields"
         # The first await: the attempt is counted (and this client's slot taken) before it.
         wait = 0.0 if problem else await auth_service.begin_login(username, client)
-        reserved = problem is None and wait == 0
+        reserved = problem is None and wait == 0  # then finish_login must follow
         succeeded, user = False, None
         try:
             lang = (await self.get_state(UIState)).lang
             if problem:
                 self.login_error = i18n.t(problem, lang)
+                return
+            if wait == auth_service.LOGIN_BUSY:
+                self.login_error = i18n.t("login_busy", lang)
                 return
             if wait > 0:
                 # Refused before the password is even checked, and not counted as another attempt.

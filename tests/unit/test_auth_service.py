@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 
@@ -125,7 +126,7 @@ def fresh_throttles(monkeypatch):
     for name in ("user_throttle", "client_throttle", "signup_throttle", "site_signup_throttle"):
         old = getattr(auth, name)
         monkeypatch.setattr(auth, name, Throttle(old.name, old.policy))
-    monkeypatch.setattr(auth, "_logins_in_flight", {})
+    monkeypatch.setattr(auth, "_gates", {})
 
 
 async def fail_login(username: str, client: str) -> float:
@@ -169,12 +170,39 @@ async def test_a_success_does_not_use_up_the_clients_attempts(fresh_throttles):
     assert await fail_login("lee", "10.1.1.1") == 0
 
 
-async def test_one_client_has_at_most_four_log_ins_checked_at_once(fresh_throttles):
-    started = [await auth.begin_login(f"user{i}", "10.2.2.2") for i in range(6)]
-    assert started == [0, 0, 0, 0, 1.0, 1.0]
-    await auth.finish_login("user0", "10.2.2.2", succeeded=False)
-    assert await auth.begin_login("user9", "10.2.2.2") == 0
+async def test_one_client_has_at_most_four_log_ins_checked_at_once_and_the_rest_wait(fresh_throttles):
+    started = [asyncio.create_task(auth.begin_login(f"user{i}", "10.2.2.2")) for i in range(6)]
+    await asyncio.sleep(0.05)
+    assert [t.done() for t in started] == [True] * 4 + [False] * 2, "two wait for a turn"
     assert await auth.begin_login("other", "10.3.3.3") == 0, "other clients are not held up"
+    await auth.finish_login("user0", "10.2.2.2", succeeded=True)
+    await asyncio.sleep(0.05)
+    assert sum(t.done() for t in started) == 5
+    for i in range(1, 5):
+        await auth.finish_login(f"user{i}", "10.2.2.2", succeeded=True)
+    assert [await t for t in started] == [0.0] * 6
+    await auth.finish_login("user5", "10.2.2.2", succeeded=True)
+    await auth.finish_login("other", "10.3.3.3", succeeded=True)
+    assert auth._gates == {}
+
+
+async def test_an_office_behind_one_address_signs_in_at_once_without_refusals(fresh_throttles):
+    async def sign_in(n: int) -> float:
+        wait = await auth.begin_login(f"employee{n}", "10.9.9.9")
+        if wait == 0:
+            await asyncio.sleep(0.01)  # bcrypt
+            await auth.finish_login(f"employee{n}", "10.9.9.9", succeeded=True)
+        return wait
+
+    assert await asyncio.gather(*(sign_in(n) for n in range(50))) == [0.0] * 50
+
+
+async def test_a_turn_that_does_not_come_in_time_says_busy(fresh_throttles, monkeypatch):
+    monkeypatch.setattr(auth, "LOGIN_QUEUE_SECONDS", 0.05)
+    for i in range(4):
+        assert await auth.begin_login(f"user{i}", "10.4.0.1") == 0
+    assert await auth.begin_login("late", "10.4.0.1") == auth.LOGIN_BUSY
+    assert await auth.user_throttle.attempts("late") == 0
 
 
 async def test_wrong_invite_keys_are_slowed_per_client_and_for_the_whole_site(fresh_throttles, caplog):

@@ -39,7 +39,7 @@ def fresh_throttles(monkeypatch):
     for name in ("user_throttle", "client_throttle", "signup_throttle", "site_signup_throttle"):
         old = getattr(auth_service, name)
         monkeypatch.setattr(auth_service, name, Throttle(old.name, old.policy))
-    monkeypatch.setattr(auth_service, "_logins_in_flight", {})
+    monkeypatch.setattr(auth_service, "_gates", {})
 
 
 def use_settings(monkeypatch, **auth_values) -> None:
@@ -355,7 +355,7 @@ async def test_sixty_simultaneous_log_ins_from_one_client_are_held_to_a_few_at_o
     tabs = [Browser(client_ip="10.8.8.8") for _ in range(60)]
     await asyncio.gather(*(tab.log_in(f"name{i}", "wrong-password") for i, tab in enumerate(tabs)))
     assert most <= auth_service.MAX_CONCURRENT_LOGINS_PER_CLIENT
-    assert auth_service._logins_in_flight == {}, "every slot is given back"
+    assert auth_service._gates == {}, "every slot is given back"
 
 
 async def test_an_over_long_username_is_refused_before_anything_is_looked_up_or_logged(app_db, monkeypatch, caplog):
