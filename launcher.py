@@ -514,7 +514,13 @@ def run_server(command: list[str], env: dict[str, str], on_start=None) -> int:
         try:
             return process.wait()
         except KeyboardInterrupt:
-            # The console sent Ctrl+C to the app too: give it time to shut down, then insist.
+            # A console's Ctrl+C reaches the app too; `kill -INT` of the launcher alone does not:
+            # then pass it on. Give the app time to shut down, then insist.
+            try:
+                return process.wait(timeout=2)
+            except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                if os.name != "nt" and process.poll() is None:
+                    process.send_signal(signal.SIGINT)
             try:
                 return process.wait(timeout=30)
             except (KeyboardInterrupt, subprocess.TimeoutExpired):

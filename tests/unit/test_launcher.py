@@ -276,6 +276,13 @@ def test_ctrl_c_lets_the_app_shut_down_and_returns_its_exit_code(tmp_path):
     assert "Traceback" not in process.stderr.read()
 
 
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+def test_an_interrupt_sent_to_the_launcher_alone_is_passed_on_to_the_app(tmp_path):
+    process = launch_app(tmp_path, "signal.signal(signal.SIGINT, lambda *_: sys.exit(4))")
+    os.kill(process.pid, signal.SIGINT)  # `kill -INT <launcher>`: the app itself is not told
+    assert process.wait(timeout=20) == 4
+
+
 def test_the_committed_locks_pin_exactly_what_the_requirements_ask_for():
     """A change to requirements*.txt without `run.sh lock` fails here, not on a user's machine."""
     runtime = (ROOT / "requirements.txt").read_text(encoding="utf-8")
