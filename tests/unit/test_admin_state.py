@@ -642,3 +642,16 @@ async def test_the_admin_page_warns_when_invite_keys_are_being_guessed(engine, a
         await site.attempt(auth_service.SITE)
     await call(admin, "load_page")
     assert admin.invite_key_guesses == site.policy.free_attempts
+
+
+async def test_change_email_refuses_empty_huge_or_odd_input_and_unknown_users(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    await call(admin, "load_page")
+    await call(admin, "open_email", 999_999)  # nobody has this id
+    assert admin.email_user_id == 0 and admin.error
+    await call(admin, "open_email", alice)
+    for form in ({"email": ""}, {"email": "a" * 300 + "@example.com"}, {"email": ["x@example.com"]}, "not a form"):
+        await call(admin, "save_email", form)
+        assert admin.email_error and admin.email_user_id == alice, form
+    with session_scope(engine) as session:
+        assert session.get(User, alice).email == "alice@example.com", "nothing was changed"

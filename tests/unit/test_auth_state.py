@@ -467,3 +467,19 @@ async def test_logging_out_keeps_the_tabs_language(app_db):
     await tab.auth._current_user()
     await tab.log_out()
     assert tab.ui.lang == "ko"
+
+
+async def test_the_own_password_form_refuses_empty_huge_or_odd_input(app_db):
+    await Browser().sign_up("kim")
+    set_password_for(app_db, "kim", "given-by-admin-1")
+    tab = Browser()
+    await tab.log_in("kim", "given-by-admin-1")
+    for form in (
+        {"new_password": "", "confirm_new_password": ""},
+        {"new_password": "x" * 100_000, "confirm_new_password": "x" * 100_000},
+        {"new_password": ["my-own-pass-1"], "confirm_new_password": "my-own-pass-1"},
+        "not a form",
+    ):
+        assert await LoginState.set_own_password.fn(tab.login, form) is None
+        assert tab.login.login_error and tab.login.must_change_password, form
+    assert await Browser("10.7.0.1").log_in("kim", "given-by-admin-1") is None, "the given password still stands"
