@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fabrix_chat import db
 from fabrix_chat.config import get_settings, secret_key
-from fabrix_chat.db import session_scope
+from fabrix_chat.db import run_db
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import auth
 
@@ -167,12 +167,11 @@ class SecurityMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        reaches_state = scope["type"] == "websocket" or (
-            scope["type"] == "http" and scope.get("path", "").startswith(("/_event", "/_upload"))
-        )
-        if reaches_state:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        is_event = scope["type"] == "websocket" or path.startswith("/_event")
+        if is_event or path.startswith("/_upload"):  # what reaches the app's state
             scope = with_session_reference(scope)
-        if scope["type"] == "websocket" or (scope["type"] == "http" and scope.get("path", "").startswith("/_event")):
+        if is_event:
             settings = get_settings()
             if not origin_allowed(
                 _header(scope, b"origin"),
@@ -302,21 +301,20 @@ def _from_this_app(request: Request) -> bool:
     )
 
 
-def _redeem(ticket: str) -> str | None:
-    settings = get_settings()
-    parsed = auth.read_login_ticket(secret_key(settings), ticket)
+async def _redeem(ticket: str) -> str | None:
+    """The new session token for a valid, unexpired, unused ticket; None otherwise."""
+    parsed = auth.read_login_ticket(secret_key(get_settings()), ticket)
     if parsed is None:
         return None
     session_id, nonce = parsed
     token, token_hash = auth.new_session_token()
-    with session_scope(db.get_engine()) as session:
-        done = users_repo.redeem_session(
-            session=session,
-            session_id=session_id,
-            placeholder_hash=auth.placeholder_hash(nonce),
-            token_hash=token_hash,
-            max_age_seconds=auth.TICKET_SECONDS,
-        )
+    done = await run_db(
+        users_repo.redeem_session,
+        session_id=session_id,
+        placeholder_hash=auth.placeholder_hash(nonce),
+        token_hash=token_hash,
+        max_age_seconds=auth.TICKET_SECONDS,
+    )
     return token if done else None
 
 
@@ -328,7 +326,7 @@ async def start_session(request: Request) -> RedirectResponse:
     if not _from_this_app(request):
         log.warning("refused a sign-in ticket brought from another site (%s)", request.headers.get("sec-fetch-site"))
         return RedirectResponse(page_url("/login"), status_code=303, headers=NO_STORE)
-    token = await asyncio.to_thread(_redeem, request.query_params.get("ticket", ""))
+    token = await _redeem(request.query_params.get("ticket", ""))
     if token is None:
         log.info("a sign-in ticket was refused (expired, used or forged)")
         return RedirectResponse(page_url("/login?signin=expired"), status_code=303, headers=NO_STORE)
@@ -345,12 +343,7 @@ async def end_session(request: Request) -> RedirectResponse:
         return RedirectResponse(page_url("/chat"), status_code=303, headers=NO_STORE)
     token = request.cookies.get(auth.SESSION_COOKIE, "")
     if token:
-
-        def end() -> None:
-            with session_scope(db.get_engine()) as session:
-                users_repo.end_session(session=session, token_hash=auth.hash_token(token))
-
-        await asyncio.to_thread(end)
+        await run_db(users_repo.end_session, token_hash=auth.hash_token(token))
     response = RedirectResponse(page_url("/login"), status_code=303, headers=NO_STORE)
     response.delete_cookie(auth.SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_is_https(request))
     return response

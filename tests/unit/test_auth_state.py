@@ -69,11 +69,11 @@ class Browser:
             session=SessionData(client_ip=self.client_ip, client_token="tab"), headers=session_headers(token)
         )
 
-    def follow(self, result) -> str | None:
+    async def follow(self, result) -> str | None:
         """What the browser does with a handler's answer; returns where it ends up."""
         url = script_url(result)
         if url and url.startswith("/auth/session?ticket="):
-            token = web._redeem(url.split("=", 1)[1])
+            token = await web._redeem(url.split("=", 1)[1])
             if token is None:
                 return "/login?signin=expired"
             self.load_with_cookie(token)
@@ -92,13 +92,13 @@ class Browser:
             "invite_key": "123456",
         }
         values.update(form)
-        return self.follow(await SignupState.sign_up.fn(self.signup, values))
+        return await self.follow(await SignupState.sign_up.fn(self.signup, values))
 
     async def log_in(self, username: str = "kim", password: str = PASSWORD) -> str | None:
-        return self.follow(await LoginState.log_in.fn(self.login, {"username": username, "password": password}))
+        return await self.follow(await LoginState.log_in.fn(self.login, {"username": username, "password": password}))
 
     async def log_out(self) -> str | None:
-        return self.follow(await AuthState.log_out.fn(self.auth))
+        return await self.follow(await AuthState.log_out.fn(self.auth))
 
     def sent_to_browser(self) -> str:
         """Every var of every state, serialised as Reflex sends them to the page."""
@@ -407,7 +407,7 @@ async def test_a_password_chosen_by_an_admin_works_once_then_the_user_chooses_th
     await LoginState.set_own_password.fn(tab.login, own)
     assert tab.login.login_error == "The passwords do not match."
     own = {"new_password": "my-own-secret-2", "confirm_new_password": "my-own-secret-2"}
-    assert tab.follow(await LoginState.set_own_password.fn(tab.login, own)) == "/chat"
+    assert await tab.follow(await LoginState.set_own_password.fn(tab.login, own)) == "/chat"
     assert not tab.login.must_change_password
     # The given password no longer works; the user's own does, without being asked again.
     again = Browser("10.5.5.5")
@@ -435,7 +435,7 @@ async def test_a_stale_own_password_form_cannot_overwrite_the_owners_choice(app_
     intruder, owner = Browser("10.6.0.1"), Browser("10.6.0.2")
     await intruder.log_in("kim", "given-by-admin-1")  # knows the given password, waits at the form
     await owner.log_in("kim", "given-by-admin-1")
-    done = owner.follow(
+    done = await owner.follow(
         await LoginState.set_own_password.fn(
             owner.login, {"new_password": "owners-own-1", "confirm_new_password": "owners-own-1"}
         )
@@ -444,7 +444,7 @@ async def test_a_stale_own_password_form_cannot_overwrite_the_owners_choice(app_
     result = await LoginState.set_own_password.fn(
         intruder.login, {"new_password": "intruders-9x", "confirm_new_password": "intruders-9x"}
     )
-    assert intruder.follow(result) is None and intruder.login.login_error.startswith("That sign-in took too long")
+    assert await intruder.follow(result) is None and intruder.login.login_error.startswith("That sign-in took too long")
     assert await Browser("10.6.0.3").log_in("kim", "owners-own-1") == "/chat", "the owner's password stands"
 
 
@@ -455,7 +455,7 @@ async def test_choosing_ones_own_password_ends_every_other_session(app_db):
     tab = Browser("10.6.0.4")
     await tab.log_in("kim", "given-by-admin-1")
     own = {"new_password": "my-own-secret-2", "confirm_new_password": "my-own-secret-2"}
-    assert tab.follow(await LoginState.set_own_password.fn(tab.login, own)) == "/chat"
+    assert await tab.follow(await LoginState.set_own_password.fn(tab.login, own)) == "/chat"
     assert await kim.auth._current_user() is None, "the sign-up's session ended"
     assert await tab.auth._current_user() is not None
 
