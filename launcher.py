@@ -145,7 +145,7 @@ def run(command: list[str], *, env: dict[str, str] | None = None, problem: str, 
 
 
 def base_env(layout: Layout, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for Reflex and the app: no telemetry, no version check, bun from .tools/."""
+    """The environment for Reflex and the app: no telemetry, no version check, .tools/ first."""
     env = dict(os.environ if environ is None else environ)
     env.update(
         REFLEX_TELEMETRY_ENABLED="false",
@@ -154,8 +154,6 @@ def base_env(layout: Layout, environ: dict[str, str] | None = None) -> dict[str,
         PYTHONUTF8="1",  # Korean text in paths and output on Windows code pages
     )
     env["PATH"] = os.pathsep.join([str(layout.tools_bin), env.get("PATH", "")])
-    if Path(layout.bun).exists():
-        env["REFLEX_BUN_PATH"] = str(layout.bun)
     return env
 
 
@@ -356,12 +354,17 @@ def prepare(layout: Layout, requirement_files: list[str], *, bun: bool = True) -
     environment to run them with."""
     ensure_venv(layout)
     ensure_packages(layout, requirement_files)
-    if bun:
-        ensure_bun(layout)
     env = base_env(layout)
     if bun:
-        npm_registry_env(env)
+        use_bun(layout, env)
     return env
+
+
+def use_bun(layout: Layout, env: dict[str, str]) -> None:
+    """bun installed, and `env` set for Reflex to build the page with it."""
+    ensure_bun(layout)
+    env["REFLEX_BUN_PATH"] = str(layout.bun)
+    npm_registry_env(env)
 
 
 # --- ports and the PID file -----------------------------------------------------------------
@@ -479,9 +482,8 @@ def ensure_service_build(layout: Layout, env: dict[str, str], host: str, port: i
     if build_is_current(web_dir, fingerprint):
         step("The service front end is up to date (built earlier for this code and port)")
         return
-    ensure_bun(layout)
-    env = base_env(layout, env)
-    npm_registry_env(env)
+    env = dict(env)
+    use_bun(layout, env)
     step("Building the service front end (once; again only when the code, packages or port change)")
     (web_dir / BUILD_STAMP_NAME).unlink(missing_ok=True)
     build_env = dict(env, REFLEX_FRONTEND_PORT=str(port), REFLEX_BACKEND_PORT=str(port), REFLEX_BACKEND_HOST=host)

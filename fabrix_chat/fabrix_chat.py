@@ -44,6 +44,7 @@ async def sweep_hourly() -> None:
                 users_repo.purge_sessions,
                 idle_minutes=settings.auth.session_idle_minutes,
                 ticket_seconds=auth_service.TICKET_SECONDS,
+                placeholder_prefix=auth_service.PLACEHOLDER_PREFIX,
             )
             if ended:
                 log.info("forgot %d idle sessions and unredeemed sign-in tickets", ended)

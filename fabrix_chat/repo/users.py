@@ -247,13 +247,14 @@ def get_session_user(*, session: Session, token_hash: str, idle_minutes: int) ->
     return user
 
 
-def purge_sessions(*, session: Session, idle_minutes: int, ticket_seconds: int) -> int:
-    """Forget sessions idle too long and sign-in tickets never redeemed; returns how many."""
+def purge_sessions(*, session: Session, idle_minutes: int, ticket_seconds: int, placeholder_prefix: str) -> int:
+    """Forget sessions idle too long and sign-in tickets never redeemed (rows whose token_hash
+    still starts with `placeholder_prefix`); returns how many."""
     now = utcnow()
     idle = session.exec(delete(AuthSession).where(AuthSession.last_seen_at < now - timedelta(minutes=idle_minutes)))
     unredeemed = session.exec(
         delete(AuthSession)
-        .where(col(AuthSession.token_hash).startswith("pending:"))
+        .where(col(AuthSession.token_hash).startswith(placeholder_prefix))
         .where(AuthSession.created_at < now - timedelta(seconds=ticket_seconds))
     )
     return (idle.rowcount or 0) + (unredeemed.rowcount or 0)

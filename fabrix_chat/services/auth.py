@@ -18,7 +18,7 @@ import time
 
 import bcrypt
 
-from fabrix_chat.services.throttle import Policy, Throttle
+from fabrix_chat.services.throttle import Policy, RedisStore, Throttle
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ FIELD_LIMITS = {
 
 
 def form_problem(values: dict[str, str]) -> str | None:
-    """ "field_too_long" when any sign-in or sign-up field is over its limit, else None."""
+    """The i18n key "field_too_long" when a sign-in or sign-up field is over its limit, else None."""
     for name, value in values.items():
         if len(value) > FIELD_LIMITS.get(name, 256):
             return "field_too_long"
@@ -159,8 +159,6 @@ _gates: dict[str, _ClientGate] = {}
 
 def use_redis_for_throttles(url: str) -> None:
     """Keep every slow-down counter in Redis, shared by all workers and kept across restarts."""
-    from fabrix_chat.services.throttle import RedisStore
-
     store = RedisStore(url)
     for throttle in (user_throttle, client_throttle, signup_throttle, site_signup_throttle):
         throttle.store = store
@@ -260,6 +258,7 @@ SESSION_COOKIE = "fabrix_session"
 SESSION_HEADER = "authorization"  # one of the headers Reflex keeps from the page (istate/data.py)
 SESSION_SCHEME = "FabrixSession "
 TICKET_SECONDS = 60
+PLACEHOLDER_PREFIX = "pending:"  # a session row's token_hash until its ticket is redeemed
 
 
 def _ticket_mac(key: str, session_id: int, expires: int, nonce: str) -> str:
@@ -270,7 +269,7 @@ def _ticket_mac(key: str, session_id: int, expires: int, nonce: str) -> str:
 def placeholder_hash(nonce: str) -> str:
     """What a session row holds until its ticket is redeemed. It is not 64 hex digits, so it can
     never equal the hash of any cookie: an unredeemed ticket signs nobody in."""
-    return "pending:" + hash_token(nonce)[:56]
+    return PLACEHOLDER_PREFIX + hash_token(nonce)[: 64 - len(PLACEHOLDER_PREFIX)]
 
 
 def new_ticket_nonce() -> tuple[str, str]:

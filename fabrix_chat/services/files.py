@@ -223,7 +223,8 @@ def folder_bytes(folder: Path) -> int:
 # when sixty arrive at once), and their bytes so far, which the total quota counts as used.
 _WRITING: dict[int, FileWriter] = {}
 _WRITING_LOCK = threading.Lock()
-FREE_DISK_CHECK_BYTES = 4 * 1024 * 1024
+MB = 1024 * 1024
+FREE_DISK_CHECK_BYTES = 4 * MB
 
 
 class FileWriter:
@@ -243,12 +244,11 @@ class FileWriter:
             self.name = display_name(filename)
             self.limit = limit
             self.size = 0
-            self._mb = 1024 * 1024
-            self._user_room = settings.upload.user_quota_mb * self._mb - folder_bytes(user_dir(user_id, settings))
-            self._total_used = folder_bytes(uploads_root(settings))
-            self._total_quota = settings.upload.total_quota_mb * self._mb
-            self._min_free = settings.upload.min_free_mb * self._mb
             self._root = uploads_root(settings)
+            self._user_room = settings.upload.user_quota_mb * MB - folder_bytes(user_dir(user_id, settings))
+            self._total_used = folder_bytes(self._root)
+            self._total_quota = settings.upload.total_quota_mb * MB
+            self._min_free = settings.upload.min_free_mb * MB
             self._checked_free_at = -FREE_DISK_CHECK_BYTES
             self._check_room(1)  # a full quota or disk is said before anything is written
             # A random file name: the user's own name never becomes a path on this machine.

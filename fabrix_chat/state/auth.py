@@ -2,8 +2,8 @@
 
 The browser holds a random token in an HttpOnly session cookie (no max-age, so it is gone when
 the browser closes) that no script can read; the server stores only its SHA-256, so a session
-can be revoked and ends after `session_idle_minutes` without activity. Passwords, password hashes and token hashes
-never become state vars: only the vars below are ever sent to the browser.
+can be revoked and ends after `session_idle_minutes` without activity. Passwords, password
+hashes and token hashes never become state vars: only the vars below are sent to the browser.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from fabrix_chat.state.ui import UIState
 log = logging.getLogger(__name__)
 
 LOGIN_ROUTE = "/login"
+HOME_ROUTE = "/chat"
 SIGNUP_FIELDS = ("username", "email", "password", "confirm_password", "invite_key")
 
 
@@ -34,9 +35,6 @@ def field(form: dict, name: str, *, strip: bool = True) -> str:
     value = form.get(name, "") if isinstance(form, dict) else ""
     value = value if isinstance(value, str) else ""
     return value.strip() if strip else value
-
-
-HOME_ROUTE = "/chat"
 
 
 def go_to(route: str) -> rx.event.EventSpec:

@@ -600,6 +600,12 @@ def test_idle_sessions_and_unredeemed_tickets_are_purged(session) -> None:
     ticket = users.create_session(session=session, user_id=user.id, token_hash=placeholder)
     ticket.created_at = utcnow() - timedelta(seconds=auth_service.TICKET_SECONDS + 1)
     session.flush()
-    assert users.purge_sessions(session=session, idle_minutes=30, ticket_seconds=auth_service.TICKET_SECONDS) == 2
+    purged = users.purge_sessions(
+        session=session,
+        idle_minutes=30,
+        ticket_seconds=auth_service.TICKET_SECONDS,
+        placeholder_prefix=auth_service.PLACEHOLDER_PREFIX,
+    )
+    assert purged == 2
     left = session.exec(select(AuthSession)).all()
     assert [s.id for s in left] == [fresh.id]
