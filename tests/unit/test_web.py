@@ -188,17 +188,27 @@ def test_a_forged_or_expired_ticket_is_refused(app_db, kim):
     assert routes_client().get(f"/auth/session?ticket={old}").headers["location"] == "/login?signin=expired"
 
 
-def test_log_out_ends_the_session_and_removes_the_cookie(app_db, kim):
+def signed_in_client(app_db, user_id: int) -> tuple[TestClient, str]:
+    """A browser holding a live session cookie of the user, and that session's stored hash."""
     token, token_hash = auth.new_session_token()
     with session_scope(app_db) as session:
-        users_repo.create_session(session=session, user_id=kim, token_hash=token_hash)
+        users_repo.create_session(session=session, user_id=user_id, token_hash=token_hash)
     client = routes_client()
     client.cookies.set("fabrix_session", token)
+    return client, token_hash
+
+
+def session_alive(app_db, token_hash: str) -> bool:
+    with session_scope(app_db) as session:
+        return users_repo.get_session_user(session=session, token_hash=token_hash, idle_minutes=30) is not None
+
+
+def test_log_out_ends_the_session_and_removes_the_cookie(app_db, kim):
+    client, token_hash = signed_in_client(app_db, kim)
     response = client.get("/auth/logout")
     assert response.headers["location"] == "/login"
     assert 'fabrix_session=""' in response.headers["set-cookie"] and "Max-Age=0" in response.headers["set-cookie"]
-    with session_scope(app_db) as session:
-        assert users_repo.get_session_user(session=session, token_hash=token_hash, idle_minutes=30) is None
+    assert not session_alive(app_db, token_hash)
 
 
 async def test_health_asks_fabrix_at_most_once_per_window(monkeypatch):
@@ -275,15 +285,10 @@ def test_a_ticket_is_taken_only_from_the_apps_own_pages(app_db, kim, headers, ac
 
 
 def test_another_site_cannot_sign_a_visitor_out(app_db, kim):
-    token, token_hash = auth.new_session_token()
-    with session_scope(app_db) as session:
-        users_repo.create_session(session=session, user_id=kim, token_hash=token_hash)
-    client = routes_client()
-    client.cookies.set("fabrix_session", token)
+    client, token_hash = signed_in_client(app_db, kim)
     response = client.get("/auth/logout", headers={"sec-fetch-site": "cross-site"})
     assert "set-cookie" not in response.headers
-    with session_scope(app_db) as session:
-        assert users_repo.get_session_user(session=session, token_hash=token_hash, idle_minutes=30) is not None
+    assert session_alive(app_db, token_hash)
 
 
 def test_a_ticket_with_a_foreign_character_is_refused_not_a_server_error(app_db, kim):
