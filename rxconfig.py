@@ -14,12 +14,35 @@ settings = get_settings()
 # Reflex splits this variable on ":" (a Windows drive letter would break it).
 os.environ.setdefault("REFLEX_HOT_RELOAD_OVERRIDE_PATHS", "fabrix_chat")
 
+# Reflex's state store in Redis (with redis_url): the token expiration is in seconds, the lock
+# times in milliseconds, as Reflex counts them.
+STATE_EXPIRATION_SECONDS = 12 * 60 * 60  # a tab left open over a working day keeps its state
+STATE_LOCK_EXPIRATION_MS = 30_000  # a lock held longer is broken; headroom over SQLite's 10 s busy timeout
+STATE_LOCK_WARNING_MS = 1_000  # a tab's lock held this long is logged (Reflex's default), long before 30 s
+
+
+def redis_state_options(redis_url: str) -> dict[str, int]:
+    """rx.Config's state-store timings with Redis; none without it, where Reflex's defaults stay.
+
+    Without Redis every tab's state lives in this process's memory until it expires, and twelve
+    hours of tabs would stay there instead of one (the 512 MB target).
+    """
+    if not redis_url:
+        return {}
+    return {
+        "redis_token_expiration": STATE_EXPIRATION_SECONDS,
+        "redis_lock_expiration": STATE_LOCK_EXPIRATION_MS,
+        "redis_lock_warning_threshold": STATE_LOCK_WARNING_MS,
+    }
+
+
 config = rx.Config(
     app_name="fabrix_chat",
     telemetry_enabled=False,
     show_built_with_reflex=False,
     db_url=settings.database_url,
     redis_url=settings.rate_limit.redis_url or None,
+    **redis_state_options(settings.rate_limit.redis_url),
     backend_host=settings.server.host,
     # Behind N reverse proxies the client's address is the Nth from the right in X-Forwarded-For;
     # 0 ignores the header (a client could write anything there).

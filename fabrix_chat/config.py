@@ -80,6 +80,7 @@ class FabrixSettings:
     agent_id: str = ""
     client_header: str = "x-fabrix-client"
     history_turns: int = 10
+    history_token_share: float = 0.25  # of [rate_limit] tpm, for one question and its history
 
     @property
     def demo_mode(self) -> bool:
@@ -137,6 +138,11 @@ class Settings:
     @property
     def upload_max_bytes(self) -> int:
         return self.upload.max_mb * 1024 * 1024
+
+    @property
+    def history_token_budget(self) -> int:
+        """Estimated tokens one question and the history sent with it may use (at least 1)."""
+        return max(1, int(self.rate_limit.tpm * self.fabrix_api.history_token_share))
 
     def masked(self) -> dict[str, dict[str, Any]]:
         """The effective configuration with every secret replaced by a mask."""
@@ -262,6 +268,13 @@ def _validate(path: str, s: Settings) -> None:
     )
     check(
         1 <= s.fabrix_api.history_turns <= 100, "fabrix_api.history_turns", "from 1 to 100", s.fabrix_api.history_turns
+    )
+    check(
+        0 < s.fabrix_api.history_token_share <= 1,
+        "fabrix_api.history_token_share",
+        "a number above 0 and at most 1 (the share of [rate_limit] tpm one question and its history may use, "
+        "e.g. 0.25)",
+        s.fabrix_api.history_token_share,
     )
     check(s.rate_limit.rpm >= 1, "rate_limit.rpm", "at least 1", s.rate_limit.rpm)
     check(s.rate_limit.tpm >= 1, "rate_limit.tpm", "at least 1", s.rate_limit.tpm)

@@ -58,6 +58,7 @@ user_email = "bot@samsung.com"
 agent_id = "abc"
 client_header = "x-generative-ai-client"
 history_turns = 4
+history_token_share = 0.5
 [rate_limit]
 rpm = 10
 tpm = 2000
@@ -75,8 +76,18 @@ url = "postgresql+psycopg://u:p@db/fabrix"
     assert s.auth.allowed_email_domains == ("samsung.com", "sds.co.kr")
     assert not s.fabrix_api.demo_mode and s.fabrix_api.history_turns == 4
     assert s.rate_limit.file_max_wait_seconds == 7.5
+    assert s.fabrix_api.history_token_share == 0.5 and s.history_token_budget == 1000
     assert s.database_url.startswith("postgresql") and not s.is_sqlite
     assert s.upload_max_bytes == 20 * 1024 * 1024
+
+
+def test_history_budget_is_a_share_of_tpm(tmp_path):
+    assert Settings().fabrix_api.history_token_share == 0.25
+    assert Settings().history_token_budget == 2500, "a quarter of the default tpm of 10,000"
+    whole = load_settings(write(tmp_path, "[fabrix_api]\nhistory_token_share = 1\n[rate_limit]\ntpm = 3000\n"))
+    assert whole.fabrix_api.history_token_share == 1.0 and whole.history_token_budget == 3000
+    tiny = load_settings(write(tmp_path, "[fabrix_api]\nhistory_token_share = 0.01\n[rate_limit]\ntpm = 5\n"))
+    assert tiny.history_token_budget == 1, "never a budget of 0"
 
 
 def test_unknown_keys_are_ignored_with_a_warning(tmp_path, caplog):
@@ -111,6 +122,14 @@ def test_unknown_keys_are_ignored_with_a_warning(tmp_path, caplog):
         ('[auth]\nallowed_email_domains = "samsung.com"', "[auth] allowed_email_domains must be a list"),
         ('[fabrix_api]\nbase_url = "ftp://x"', "[fabrix_api] base_url must be empty or an http(s):// URL"),
         ('[fabrix_api]\nbase_url = "https://x"', "[fabrix_api] client_key must be set"),
+        (
+            "[fabrix_api]\nhistory_token_share = 0",
+            "[fabrix_api] history_token_share must be a number above 0 and at most 1",
+        ),
+        ("[fabrix_api]\nhistory_token_share = -0.25", "[fabrix_api] history_token_share must be a number above 0"),
+        ("[fabrix_api]\nhistory_token_share = 1.5", "[fabrix_api] history_token_share must be a number above 0"),
+        ("[fabrix_api]\nhistory_token_share = nan", "[fabrix_api] history_token_share must be a number above 0"),
+        ('[fabrix_api]\nhistory_token_share = "0.25"', "[fabrix_api] history_token_share must be a number, got '0.25'"),
         ("[rate_limit]\nrpm = 0", "[rate_limit] rpm must be at least 1"),
         ('[rate_limit]\nredis_url = "http://x"', "[rate_limit] redis_url must be empty or a redis:// URL"),
         ("[upload]\nmax_mb = -1", "[upload] max_mb must be from 1 to 2048"),
@@ -229,3 +248,50 @@ def test_workers_starting_at_once_agree_on_one_secret_key(tmp_path):
         keys = set(pool.map(lambda _: secret_key(settings), range(32)))
     assert len(keys) == 1 and len(keys.pop()) >= 40
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["secret_key"], "no temporary file is left"
+
+
+@pytest.fixture
+def load_rxconfig(monkeypatch):
+    """rxconfig.py imported afresh with the given settings (Reflex itself imports it the same way)."""
+    import importlib
+    import sys
+
+    import fabrix_chat.config
+
+    # rxconfig sets this on import; monkeypatch puts the environment back afterwards.
+    monkeypatch.setenv("REFLEX_HOT_RELOAD_OVERRIDE_PATHS", "fabrix_chat")
+
+    def load(settings: Settings):
+        monkeypatch.setattr(fabrix_chat.config, "get_settings", lambda: settings)
+        sys.modules.pop("rxconfig", None)
+        return importlib.import_module("rxconfig")
+
+    yield load
+    sys.modules.pop("rxconfig", None)  # the next import reads the real settings again
+
+
+def test_with_redis_a_tabs_state_lasts_a_working_day(load_rxconfig):
+    from reflex.istate.manager.redis import StateManagerRedis
+
+    from fabrix_chat.config import RateLimitSettings
+
+    rxconfig = load_rxconfig(Settings(rate_limit=RateLimitSettings(redis_url="redis://localhost:6379/0")))
+    config = rxconfig.config
+    assert config.redis_token_expiration == 12 * 60 * 60, "seconds"
+    assert config.redis_lock_expiration == 30_000, "milliseconds"
+    assert config.redis_lock_warning_threshold < config.redis_lock_expiration
+    # Reflex refuses a warning threshold at or above the lock expiration when it starts.
+    StateManagerRedis(
+        redis=None,
+        token_expiration=config.redis_token_expiration,
+        lock_expiration=config.redis_lock_expiration,
+        lock_warning_threshold=config.redis_lock_warning_threshold,
+    )
+
+
+def test_without_redis_reflex_keeps_its_own_state_timings(load_rxconfig):
+    from reflex_base.constants import Expiration
+
+    config = load_rxconfig(Settings()).config
+    assert config.redis_url is None
+    assert config.redis_token_expiration == Expiration.TOKEN, "states in this process's memory: one hour, not twelve"
