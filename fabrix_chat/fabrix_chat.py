@@ -74,7 +74,7 @@ async def lifespan():
         log.info("demo mode: built-in FabriX emulator at %s", emulator.base_url)
     else:
         log.info("FabriX at %s", settings.fabrix_api.base_url)
-    interrupted = await run_db(conv_repo.mark_interrupted)
+    interrupted = await run_db(conv_repo.mark_interrupted, stale_after_seconds=conv_repo.HEARTBEAT_STALE_SECONDS)
     if interrupted:
         log.warning("%d answers were interrupted by the last shutdown; kept as stopped", interrupted)
     sweeper = asyncio.create_task(sweep_hourly())

@@ -72,6 +72,10 @@ class Message(SQLModel, table=True):
     attachment_size: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # While an answer streams: the app instance writing it and when that writer last showed it was
+    # alive, so a starting instance stops only answers nobody is writing any more. Cleared at the end.
+    owner: str = Field(default="", max_length=64)
+    heartbeat_at: datetime | None = None
 
 
 class UsageRecord(SQLModel, table=True):

@@ -11,6 +11,9 @@ from fabrix_chat.models import Conversation, Message, utcnow
 
 TITLE_LENGTH = 30
 LIKE_ESCAPE = "\\"
+# The writer of a streaming answer saves it at least every 1.5 s and beats every ~3 s while
+# FabriX is silent, so a heartbeat this old has missed several intervals: nobody writes it any more.
+HEARTBEAT_STALE_SECONDS = 10.0
 
 
 def escape_like(text: str) -> str:
@@ -62,13 +65,25 @@ def matching(query: str):
     return or_(col(Conversation.title).ilike(like, escape=LIKE_ESCAPE), in_messages)
 
 
-def list_conversations(*, session: Session, user_id: int, query: str = "", limit: int = 200) -> list[Conversation]:
+def list_conversations(
+    *, session: Session, user_id: int, query: str = "", limit: int = 200, offset: int = 0
+) -> list[Conversation]:
     """The user's conversations, newest activity first, filtered by title and message text."""
     stmt = select(Conversation).where(Conversation.user_id == user_id)
     if query.strip():
         stmt = stmt.where(matching(query))
-    stmt = stmt.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()).limit(limit)
-    return list(session.exec(stmt))
+    # id breaks ties between equal times, so pages neither repeat nor skip a conversation.
+    stmt = stmt.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+    return list(session.exec(stmt.offset(max(offset, 0)).limit(max(limit, 0))))
+
+
+def list_conversation_page(
+    *, session: Session, user_id: int, query: str = "", limit: int = 30, offset: int = 0
+) -> tuple[list[Conversation], bool]:
+    """One page of `list_conversations`, and whether more follow it."""
+    limit = max(limit, 0)
+    rows = list_conversations(session=session, user_id=user_id, query=query, limit=limit + 1, offset=offset)
+    return rows[:limit], len(rows) > limit
 
 
 def rename_conversation(*, session: Session, user_id: int, conversation_id: int, title: str) -> bool:
@@ -106,6 +121,37 @@ def get_messages(*, session: Session, user_id: int, conversation_id: int) -> lis
     return list(session.exec(stmt))
 
 
+def _newest_messages(
+    session: Session, conversation_id: int, before_seq: int | None, limit: int
+) -> tuple[list[Message], bool]:
+    """The newest `limit` messages before `before_seq` in order, and whether older ones exist.
+
+    Read newest first through the conversation/seq index, one extra row telling whether more exist.
+    """
+    limit = max(limit, 0)
+    stmt = select(Message).where(Message.conversation_id == conversation_id)
+    if before_seq is not None:
+        stmt = stmt.where(col(Message.seq) < before_seq)
+    rows = list(session.exec(stmt.order_by(col(Message.seq).desc()).limit(limit + 1)))
+    return rows[:limit][::-1], len(rows) > limit
+
+
+def get_message_page(
+    *, session: Session, user_id: int, conversation_id: int, before_seq: int | None = None, limit: int = 50
+) -> tuple[list[Message], bool] | None:
+    """The newest `limit` messages before `before_seq` (the latest when None), oldest first, and
+    whether older ones exist; None when the conversation is not the user's."""
+    if get_conversation(session=session, user_id=user_id, conversation_id=conversation_id) is None:
+        return None
+    return _newest_messages(session, conversation_id, before_seq, limit)
+
+
+def recent_messages(*, session: Session, user_id: int, conversation_id: int, limit: int) -> list[Message]:
+    """The last `limit` messages, oldest first (the history sent with a question); [] when not the user's."""
+    page = get_message_page(session=session, user_id=user_id, conversation_id=conversation_id, limit=limit)
+    return page[0] if page else []
+
+
 def add_message(
     *,
     session: Session,
@@ -116,14 +162,19 @@ def add_message(
     status: str = "complete",
     attachment_name: str = "",
     attachment_size: int = 0,
+    owner: str = "",
 ) -> Message:
-    """Append a message at the end of the user's conversation and bump its activity time."""
+    """Append a message at the end of the user's conversation and bump its activity time.
+
+    A streaming answer records `owner`, the app instance that writes it, and a first heartbeat.
+    """
     # Bumping the activity time first also locks the conversation until commit (its row on
     # PostgreSQL, the database on SQLite), so two appends at once never read the same last seq.
+    now = utcnow()
     bumped = session.exec(
         update(Conversation)
         .where(col(Conversation.id) == conversation_id, col(Conversation.user_id) == user_id)
-        .values(updated_at=utcnow())
+        .values(updated_at=now)
     )
     if not bumped.rowcount:
         raise LookupError("conversation not found")
@@ -137,6 +188,8 @@ def add_message(
         attachment_name=_storable(attachment_name)[:255],
         attachment_size=attachment_size,
     )
+    if status == "streaming":
+        message.owner, message.heartbeat_at = owner[:64], now
     session.add(message)
     session.flush()
     return message
@@ -145,7 +198,10 @@ def add_message(
 def update_message(
     *, session: Session, user_id: int, message_id: int, content: str, status: str, error: str = ""
 ) -> bool:
-    """Save an answer's text and status (while streaming, and at its end)."""
+    """Save an answer's text and status (while streaming, and at its end).
+
+    While it streams each save is also a heartbeat; a final status forgets the writer.
+    """
     message = session.get(Message, message_id)
     if message is None:
         return False
@@ -156,6 +212,10 @@ def update_message(
     message.status = status
     message.error = _storable(error)[:500]
     message.updated_at = utcnow()
+    if status == "streaming":
+        message.heartbeat_at = message.updated_at
+    else:
+        message.owner, message.heartbeat_at = "", None
     conversation.updated_at = message.updated_at
     session.add(message)
     session.add(conversation)
@@ -170,13 +230,39 @@ def truncate_from(*, session: Session, user_id: int, conversation_id: int, seq: 
     return result.rowcount or 0
 
 
-def mark_interrupted(*, session: Session) -> int:
-    """At start-up: answers left 'streaming' by a crash become 'stopped' (their text is kept)."""
-    messages = session.exec(select(Message).where(Message.status == "streaming")).all()
-    for message in messages:
-        message.status = "stopped"
-        session.add(message)
-    return len(messages)
+def beat(*, session: Session, message_ids: list[int]) -> int:
+    """Show that these answers are still being written (one may stall without new text for a while).
+
+    Only answers still streaming are touched; returns how many.
+    """
+    if not message_ids:
+        return 0
+    result = session.exec(
+        update(Message)
+        .where(col(Message.id).in_(message_ids), col(Message.status) == "streaming")
+        .values(heartbeat_at=utcnow())
+    )
+    return result.rowcount or 0
+
+
+def mark_interrupted(
+    *, session: Session, stale_after_seconds: float = HEARTBEAT_STALE_SECONDS, now: datetime | None = None
+) -> int:
+    """At start-up: answers left 'streaming' by a crash become 'stopped' (their text is kept).
+
+    An answer whose heartbeat is newer than `stale_after_seconds` is being written by another
+    running instance and keeps streaming. Returns how many were stopped.
+    """
+    cutoff = (now or utcnow()) - timedelta(seconds=stale_after_seconds)
+    result = session.exec(
+        update(Message)
+        .where(
+            col(Message.status) == "streaming",
+            or_(col(Message.heartbeat_at).is_(None), col(Message.heartbeat_at) < cutoff),
+        )
+        .values(status="stopped", owner="", heartbeat_at=None)
+    )
+    return result.rowcount or 0
 
 
 def old_conversations(*, session: Session, days: int, now: datetime | None = None) -> list[Conversation]:

@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import func, inspect, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, UTCDateTime, select
 
 from fabrix_chat.db import make_engine
 from fabrix_chat.models import AuthSession, Conversation, Message, UsageRecord, User, utcnow
@@ -501,12 +502,217 @@ def test_mark_interrupted_stops_streaming_answers_and_keeps_their_text(db):
             status="streaming",
         )
     db.commit()
-    assert conv.mark_interrupted(session=db) == 2
+    after_the_crash = utcnow() + timedelta(seconds=conv.HEARTBEAT_STALE_SECONDS + 1)
+    assert conv.mark_interrupted(session=db, now=after_the_crash) == 2
     db.commit()
     with new_session(db) as later:
         rows = sorted((m.role, m.status, m.content) for m in later.exec(select(Message)))
         assert rows == [("assistant", "stopped", "half an")] * 2 + [("user", "complete", "question")] * 2
-        assert conv.mark_interrupted(session=later) == 0
+        assert conv.mark_interrupted(session=later, now=after_the_crash) == 0
+
+
+# --- pages of messages and conversations -------------------------------------------------------
+
+
+def seqs(page: tuple[list[Message], bool] | None) -> tuple[list[int], bool] | None:
+    return None if page is None else ([m.seq for m in page[0]], page[1])
+
+
+def test_message_page_edges(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    empty = add_conversation(db, alice, "empty")
+    three = add_conversation(db, alice, "three", ("q1", "a1", "q2"))
+    four = add_conversation(db, alice, "four", ("q1", "a1", "q2", "a2"))
+    db.commit()
+
+    def page(conversation: Conversation, user: User = alice, **kwargs) -> tuple[list[int], bool] | None:
+        return seqs(conv.get_message_page(session=db, user_id=user.id, conversation_id=conversation.id, **kwargs))
+
+    assert page(empty) == ([], False)
+    assert page(three, limit=3) == ([0, 1, 2], False)
+    assert page(four, limit=3) == ([1, 2, 3], True)
+    assert page(four, limit=3, before_seq=1) == ([0], False)
+    assert page(four, limit=3, before_seq=0) == ([], False)
+    assert page(four, limit=10, before_seq=99) == ([0, 1, 2, 3], False)
+    assert page(four) == ([0, 1, 2, 3], False)
+    assert page(four, user=bob) is None
+    assert conv.get_message_page(session=db, user_id=alice.id, conversation_id=four.id + 1000) is None
+
+
+def test_message_pages_walk_back_to_the_start_without_repeats(db):
+    alice = add_user(db)
+    chat = add_conversation(db, alice, "long", tuple(f"m{i}" for i in range(11)))
+    add_conversation(db, alice, "other", ("x", "y"))
+    db.commit()
+    pages, before = [], None
+    while True:
+        messages, older = conv.get_message_page(
+            session=db, user_id=alice.id, conversation_id=chat.id, before_seq=before, limit=4
+        )
+        pages.append([m.content for m in messages])
+        if not older:
+            break
+        before = messages[0].seq
+    assert pages == [["m7", "m8", "m9", "m10"], ["m3", "m4", "m5", "m6"], ["m0", "m1", "m2"]]
+
+
+def test_recent_messages_are_the_last_ones_in_order_for_the_owner_only(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    chat = add_conversation(db, alice, "chat", ("q1", "a1", "q2", "a2", "q3"))
+    db.commit()
+
+    def recent(user: User, limit: int) -> list[str]:
+        return [
+            m.content for m in conv.recent_messages(session=db, user_id=user.id, conversation_id=chat.id, limit=limit)
+        ]
+
+    assert recent(alice, 2) == ["a2", "q3"]
+    assert recent(alice, 50) == ["q1", "a1", "q2", "a2", "q3"]
+    assert recent(alice, 0) == []
+    assert recent(bob, 50) == []
+
+
+def walk_conversation_pages(db: Session, user: User, limit: int, query: str = "") -> list[tuple[list[str], bool]]:
+    pages, offset = [], 0
+    while True:
+        rows, more = conv.list_conversation_page(session=db, user_id=user.id, query=query, limit=limit, offset=offset)
+        pages.append((titles(rows), more))
+        if not more:
+            return pages
+        offset += len(rows)
+
+
+def test_conversation_pages_with_equal_activity_times_neither_repeat_nor_skip(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    same_time = utcnow() - timedelta(hours=1)
+    for i in range(7):
+        set_updated(db, add_conversation(db, alice, f"c{i}"), same_time)
+    set_updated(db, add_conversation(db, bob, "bob's"), same_time)
+    db.commit()
+
+    pages = walk_conversation_pages(db, alice, limit=3)
+    assert [more for _, more in pages] == [True, True, False]
+    listed = [title for rows, _ in pages for title in rows]
+    assert listed == ["c6", "c5", "c4", "c3", "c2", "c1", "c0"]  # same time: newest created first
+    assert listed == titles(conv.list_conversations(session=db, user_id=alice.id))
+    assert walk_conversation_pages(db, alice, limit=7) == [(listed, False)]
+    assert conv.list_conversation_page(session=db, user_id=alice.id, offset=7) == ([], False)
+
+
+def test_conversation_pages_follow_last_activity_and_the_search(db):
+    alice = add_user(db)
+    base = utcnow() - timedelta(hours=1)
+    for i in range(5):
+        budget = add_conversation(db, alice, f"plan {i}", ("What is the BUDGET?",))
+        set_updated(db, budget, base + timedelta(minutes=i))
+        set_updated(db, add_conversation(db, alice, f"chat {i}", ("hello",)), base + timedelta(minutes=i))
+    db.commit()
+
+    assert walk_conversation_pages(db, alice, limit=2, query="budget") == [
+        (["plan 4", "plan 3"], True),
+        (["plan 2", "plan 1"], True),
+        (["plan 0"], False),
+    ]
+    first, more = conv.list_conversation_page(session=db, user_id=alice.id, limit=4)
+    assert (titles(first), more) == (["chat 4", "plan 4", "chat 3", "plan 3"], True)  # equal times: newer first
+
+
+# --- the heartbeat of a streaming answer -------------------------------------------------------
+
+
+def answering(db: Session, user: User, owner: str = "instance-a") -> Message:
+    """A conversation with a question and its answer, still streaming, written by `owner`."""
+    chat = add_conversation(db, user, "chat", ("question",))
+    return conv.add_message(
+        session=db,
+        user_id=user.id,
+        conversation_id=chat.id,
+        role="assistant",
+        content="",
+        status="streaming",
+        owner=owner,
+    )
+
+
+def set_heartbeat(db: Session, message: Message, when: datetime | None) -> None:
+    message.heartbeat_at = when
+    db.add(message)
+    db.flush()
+
+
+def is_recent(when: datetime | None) -> bool:
+    return when is not None and abs(utcnow() - when) < timedelta(seconds=30)
+
+
+def test_heartbeat_is_kept_while_streaming_and_cleared_at_the_end(db):
+    alice = add_user(db)
+    answer = answering(db, alice, owner="host-1:8000:" + "x" * 80)
+    question = db.exec(select(Message).where(Message.seq == 0)).one()
+    done = conv.add_message(
+        session=db, user_id=alice.id, conversation_id=answer.conversation_id, role="assistant", content="x", owner="b"
+    )
+    db.commit()
+    with new_session(db) as later:
+        saved = later.get(Message, answer.id)
+        assert saved.owner == ("host-1:8000:" + "x" * 80)[:64] and is_recent(saved.heartbeat_at)
+        for finished in (later.get(Message, question.id), later.get(Message, done.id)):
+            assert (finished.owner, finished.heartbeat_at) == ("", None)
+
+    set_heartbeat(db, answer, utcnow() - timedelta(minutes=5))
+    assert conv.update_message(session=db, user_id=alice.id, message_id=answer.id, content="par", status="streaming")
+    db.commit()
+    with new_session(db) as later:
+        saved = later.get(Message, answer.id)
+        assert saved.owner.startswith("host-1:8000:") and is_recent(saved.heartbeat_at)
+
+    for status in ("complete", "stopped", "error"):
+        assert conv.update_message(session=db, user_id=alice.id, message_id=answer.id, content="all", status=status)
+        db.commit()
+        with new_session(db) as later:
+            saved = later.get(Message, answer.id)
+            assert (saved.status, saved.owner, saved.heartbeat_at) == (status, "", None)
+
+
+def test_beat_touches_only_streaming_answers(db):
+    alice = add_user(db)
+    beating, other = answering(db, alice), answering(db, alice)
+    finished = answering(db, alice)
+    conv.update_message(session=db, user_id=alice.id, message_id=finished.id, content="done", status="complete")
+    long_ago = utcnow() - timedelta(minutes=5)
+    set_heartbeat(db, beating, long_ago)
+    set_heartbeat(db, other, long_ago)
+    db.commit()
+
+    assert conv.beat(session=db, message_ids=[beating.id, finished.id, beating.id + 1000]) == 1
+    assert conv.beat(session=db, message_ids=[]) == 0
+    db.commit()
+    with new_session(db) as later:
+        assert is_recent(later.get(Message, beating.id).heartbeat_at)
+        assert later.get(Message, other.id).heartbeat_at == long_ago
+        assert (later.get(Message, finished.id).status, later.get(Message, finished.id).heartbeat_at) == (
+            "complete",
+            None,
+        )
+
+
+def test_mark_interrupted_spares_answers_another_instance_is_writing(db):
+    alice = add_user(db)
+    now = utcnow()
+    fresh, stale, silent = answering(db, alice, "live"), answering(db, alice, "gone"), answering(db, alice, "")
+    set_heartbeat(db, fresh, now - timedelta(seconds=conv.HEARTBEAT_STALE_SECONDS - 2))
+    set_heartbeat(db, stale, now - timedelta(seconds=conv.HEARTBEAT_STALE_SECONDS + 1))
+    set_heartbeat(db, silent, None)  # written before heartbeats existed
+    db.commit()
+
+    assert conv.mark_interrupted(session=db, stale_after_seconds=conv.HEARTBEAT_STALE_SECONDS, now=now) == 2
+    db.commit()
+    with new_session(db) as later:
+        assert (later.get(Message, fresh.id).status, later.get(Message, fresh.id).owner) == ("streaming", "live")
+        for gone in (stale, silent):
+            saved = later.get(Message, gone.id)
+            assert (saved.status, saved.owner, saved.heartbeat_at) == ("stopped", "", None)
+        # Once its writer has gone quiet long enough, that one is stopped too.
+        assert conv.mark_interrupted(session=later, now=now + timedelta(seconds=conv.HEARTBEAT_STALE_SECONDS)) == 1
 
 
 def test_old_conversations_are_those_idle_longer_than_the_limit(db):
@@ -585,6 +791,53 @@ def test_migrations_upgrade_downgrade_and_upgrade_again(empty_db_url):
 
         migrate(empty_db_url, "upgrade", "head")
         assert APP_TABLES <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migration_0003_adds_the_heartbeat_to_an_existing_database(empty_db_url):
+    """A database at 0002 with an answer cut off mid-stream: after the upgrade that answer has no
+    writer and no heartbeat, so the next start stops it."""
+    engine = make_engine(empty_db_url)
+    try:
+        migrate(empty_db_url, "upgrade", "0002")
+        with Session(engine) as session:
+            alice = add_user(session)
+            chat = conv.create_conversation(session=session, user_id=alice.id, title="before")
+            # The messages table as 0002 has it: the model now has columns this database lacks.
+            plain = (
+                "conversation_id",
+                "seq",
+                "role",
+                "content",
+                "status",
+                "error",
+                "attachment_name",
+                "attachment_size",
+            )
+            messages_0002 = sa.table(
+                "messages",
+                *(sa.column(name) for name in plain),
+                sa.column("created_at", UTCDateTime()),
+                sa.column("updated_at", UTCDateTime()),
+            )
+            row = dict(conversation_id=chat.id, seq=0, role="assistant", content="half", status="streaming")
+            row |= dict(error="", attachment_name="", attachment_size=0, created_at=utcnow(), updated_at=utcnow())
+            session.execute(messages_0002.insert().values(**row))
+            session.commit()
+
+        migrate(empty_db_url, "upgrade", "head")
+        assert {"owner", "heartbeat_at"} <= {c["name"] for c in inspect(engine).get_columns("messages")}
+        with Session(engine) as session:
+            (answer,) = session.exec(select(Message)).all()
+            assert (answer.content, answer.status, answer.owner, answer.heartbeat_at) == ("half", "streaming", "", None)
+            assert conv.mark_interrupted(session=session) == 1
+            session.commit()
+
+        migrate(empty_db_url, "downgrade", "0002")
+        assert not {"owner", "heartbeat_at"} & {c["name"] for c in inspect(engine).get_columns("messages")}
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT content, status FROM messages")).all() == [("half", "stopped")]
     finally:
         engine.dispose()
 
