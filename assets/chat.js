@@ -1,9 +1,74 @@
-// Chat page behaviour that must not wait for the server: Esc stops an answer, the conversation
-// follows a streaming answer unless the reader has scrolled up, and the message field gets the
-// focus back when an answer ends.
+// Chat page behaviour that must not wait for the server: the buffer of streamed answers, Esc
+// stops an answer, the conversation follows a streaming answer unless the reader has scrolled up,
+// and the message field gets the focus back when an answer ends.
 (function () {
   if (window.__fabrixChat) return;
   window.__fabrixChat = true;
+
+  // Streamed answers (state/live_answer.py). The server pushes each batch as the text it added,
+  // numbered from 1; a batch that does not follow the last one means some were lost (a dropped
+  // connection), and the page asks for the whole text (reset). Answers finished during this visit
+  // stay here: the server does not send their text a second time.
+  var answers = {};
+  var asked = {};
+  function entry(id) {
+    return answers[id] || (answers[id] = { part: 0, text: "", status: "", done: false, listeners: [] });
+  }
+  function view(a) { return { text: a.text, status: a.status, done: a.done }; }
+  function notify(a) { a.listeners.forEach(function (f) { f(view(a)); }); }
+  function resync(id) {
+    var now = Date.now();
+    if (asked[id] && now - asked[id] < 1000) return;
+    asked[id] = now;
+    var field = document.getElementById("live-resync");
+    if (!field) return;
+    // React sees a change only through the value setter it does not own.
+    Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set.call(field, id + ":" + now);
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+  window.fabrixLive = {
+    // A new answer (its id may be one the database has used before: start afresh).
+    begin: function (id) {
+      var a = entry(id);
+      a.part = 0; a.text = ""; a.status = ""; a.done = false;
+      notify(a);
+    },
+    push: function (id, first, last, added, status) {
+      var a = entry(id);
+      if (a.done || last <= a.part) return;
+      if (first !== a.part + 1) { resync(id); return; }
+      a.part = last;
+      a.text += added;
+      if (status !== null) a.status = status;
+      notify(a);
+    },
+    reset: function (id, part, text, status, done) {
+      var a = entry(id);
+      if (a.done || part < a.part) return;
+      a.part = part; a.text = text; a.status = status; a.done = done;
+      notify(a);
+    },
+    end: function (id, parts) {
+      var a = entry(id);
+      if (a.done) return;
+      if (a.part < parts) { resync(id); return; }
+      a.done = true; a.status = "";
+      notify(a);
+    },
+    get: function (id) { return view(entry(id)); },
+    listen: function (id, listener, finished) {
+      var a = entry(id);
+      if (!finished && a.done) window.fabrixLive.begin(id);  // a streaming answer is never done
+      a.listeners.push(listener);
+      listener(view(a));
+      if (finished && !a.done) setTimeout(function () { if (!a.done) resync(id); }, 300);
+      return function () { a.listeners = a.listeners.filter(function (f) { return f !== listener; }); };
+    },
+    copy: function (id) {
+      var a = answers[id];
+      if (a && navigator.clipboard) navigator.clipboard.writeText(a.text);
+    },
+  };
 
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape" || event.defaultPrevented) return;

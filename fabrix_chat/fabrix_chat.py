@@ -53,6 +53,19 @@ async def sweep_hourly() -> None:
         await asyncio.sleep(3600)
 
 
+async def stop_interrupted_answers(delay: float = 0.0) -> None:
+    """Answers left "streaming" by an instance that stopped (no heartbeat for a while) become "stopped"."""
+    if delay:
+        await asyncio.sleep(delay)
+    try:
+        interrupted = await run_db(conv_repo.mark_interrupted, stale_after_seconds=conv_repo.HEARTBEAT_STALE_SECONDS)
+    except SQLAlchemyError:
+        log.exception("looking for interrupted answers failed")
+        return
+    if interrupted:
+        log.warning("%d answers were interrupted by a shutdown; kept as stopped", interrupted)
+
+
 @contextlib.asynccontextmanager
 async def lifespan():
     """Logging, the demo emulator when no FabriX is configured, and a clean shutdown."""
@@ -74,14 +87,15 @@ async def lifespan():
         log.info("demo mode: built-in FabriX emulator at %s", emulator.base_url)
     else:
         log.info("FabriX at %s", settings.fabrix_api.base_url)
-    interrupted = await run_db(conv_repo.mark_interrupted, stale_after_seconds=conv_repo.HEARTBEAT_STALE_SECONDS)
-    if interrupted:
-        log.warning("%d answers were interrupted by the last shutdown; kept as stopped", interrupted)
+    await stop_interrupted_answers()
     sweeper = asyncio.create_task(sweep_hourly())
+    # An instance that died less than a heartbeat ago still looks alive now: look once more later.
+    second_look = asyncio.create_task(stop_interrupted_answers(delay=conv_repo.HEARTBEAT_STALE_SECONDS + 2))
     try:
         yield
     finally:
         sweeper.cancel()
+        second_look.cancel()
         run_lock.close()
         await fabrix_client.close_client()
         if emulator is not None:

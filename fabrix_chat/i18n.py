@@ -129,6 +129,17 @@ STRINGS: dict[str, tuple[str, str]] = {
     "code_block": ("Code block", "코드 블록"),
     "regenerate_answer": ("Regenerate answer", "답변 다시 생성"),
     "stopped": ("Stopped", "중지됨"),
+    "answer_in_progress": ("Still being written in another window…", "다른 창에서 아직 작성 중…"),
+    "history_left_out": (
+        "The {count} oldest turns of this chat were not sent with this question, to stay within the usage budget.",
+        "사용량 한도를 넘지 않도록 이 대화의 오래된 {count}개 턴은 이번 질문과 함께 보내지 않았습니다.",
+    ),
+    "show_earlier_messages": ("Show earlier messages", "이전 메시지 보기"),
+    "show_more": ("Show more", "더 보기"),
+    "error_stop_failed": (
+        "The answer could not be stopped. Try again.",
+        "답변을 중지하지 못했습니다. 다시 시도하세요.",
+    ),
     "copied": ("Copied", "복사됨"),
     "dismiss": ("Dismiss", "닫기"),
     "retry": ("Retry", "다시 시도"),

@@ -11,7 +11,9 @@ import reflex as rx
 
 from fabrix_chat.components.common import icon_button
 from fabrix_chat.services import files as file_service
-from fabrix_chat.state.chat import UPLOAD_ID, ChatState
+from fabrix_chat.state.composer import UPLOAD_ID, ComposerState
+from fabrix_chat.state.conversation import ConversationState
+from fabrix_chat.state.live_answer import LiveAnswerState
 from fabrix_chat.state.ui import tr
 
 
@@ -19,21 +21,21 @@ def _refused(rejected: rx.Var) -> rx.event.EventSpec:
     """Only the reasons go to the server: the refused File objects themselves would be sent over
     the websocket as binary attachments (megabytes of them)."""
     codes = rx.Var(f"(({rejected}) || []).flatMap((r) => ((r && r.errors) || []).map((e) => e.code))").to(list[str])
-    return ChatState.upload_rejected(codes)
+    return ComposerState.upload_rejected(codes)
 
 
 def attach_button() -> rx.Component:
     """A button inside the drop zone: clicking it (or dropping a file on it) picks the file."""
     return rx.upload.root(
-        icon_button("paperclip", tr("attach_file"), disabled=ChatState.uploading),
+        icon_button("paperclip", tr("attach_file"), disabled=ComposerState.uploading),
         id=UPLOAD_ID,
         accept=file_service.accept_map(),
-        max_size=ChatState.upload_max_bytes,
+        max_size=ComposerState.upload_max_bytes,
         max_files=1,
         multiple=False,
         no_keyboard=True,  # the button inside is the keyboard stop; the zone needs none of its own
-        on_drop=ChatState.receive_upload(
-            rx.upload_files_chunk(upload_id=UPLOAD_ID, on_upload_progress=ChatState.set_upload_progress)
+        on_drop=ComposerState.receive_upload(
+            rx.upload_files_chunk(upload_id=UPLOAD_ID, on_upload_progress=ComposerState.set_upload_progress)
         ),
         on_drop_rejected=_refused,
         class_name="attach-zone",
@@ -43,32 +45,32 @@ def attach_button() -> rx.Component:
 def attachment_chip() -> rx.Component:
     """The attached file: name and size (or upload progress) and Remove file."""
     return rx.cond(
-        ChatState.uploading | (ChatState.attachment_name != ""),
+        ComposerState.uploading | (ComposerState.attachment_name != ""),
         rx.el.div(
             rx.icon("paperclip", size=14, aria_hidden="true"),
             rx.cond(
-                ChatState.uploading,
+                ComposerState.uploading,
                 rx.fragment(
                     rx.el.span(tr("uploading_file"), class_name="chip-name"),
                     rx.el.div(
                         rx.el.div(
                             class_name="chip-bar-fill",
-                            style={"width": ChatState.upload_progress.to_string() + "%"},
+                            style={"width": ComposerState.upload_progress.to_string() + "%"},
                         ),
                         role="progressbar",
                         aria_label=tr("upload_progress"),
                         aria_valuemin=0,
                         aria_valuemax=100,
-                        aria_valuenow=ChatState.upload_progress,
+                        aria_valuenow=ComposerState.upload_progress,
                         class_name="chip-bar",
                     ),
                 ),
                 rx.fragment(
-                    rx.el.span(ChatState.attachment_name, class_name="chip-name"),
-                    rx.el.span(ChatState.attachment_size, class_name="chip-size"),
+                    rx.el.span(ComposerState.attachment_name, class_name="chip-name"),
+                    rx.el.span(ComposerState.attachment_size, class_name="chip-size"),
                 ),
             ),
-            icon_button("x", tr("remove_file"), ChatState.remove_file, small=True),
+            icon_button("x", tr("remove_file"), ComposerState.remove_file, small=True),
             class_name="file-chip",
             role="group",
             aria_label=tr("attached_file"),
@@ -89,16 +91,16 @@ def composer() -> rx.Component:
                     placeholder=tr("message_placeholder"),
                     enter_key_submit=True,
                     rows=1,
-                    disabled=ChatState.streaming,
+                    disabled=LiveAnswerState.streaming | (LiveAnswerState.elsewhere_id != 0),
                     auto_focus=True,
                     max_length=20000,
                 ),
                 rx.cond(
-                    ChatState.streaming,
+                    LiveAnswerState.streaming | (LiveAnswerState.elsewhere_id != 0),
                     icon_button(
                         "square",
                         tr("stop_generating"),
-                        ChatState.stop_generating,
+                        LiveAnswerState.stop_generating,
                         class_name="send-button",
                         id="stop-button",
                     ),
@@ -107,10 +109,10 @@ def composer() -> rx.Component:
                         tr("send_message"),
                         type="submit",
                         class_name="send-button",
-                        disabled=ChatState.uploading,
+                        disabled=ComposerState.uploading,
                     ),
                 ),
-                on_submit=ChatState.send_message,
+                on_submit=ConversationState.send_message,
                 reset_on_submit=True,
                 class_name="composer-form",
             ),

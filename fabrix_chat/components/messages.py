@@ -1,13 +1,52 @@
-"""The conversation: questions, answers, the answer being streamed, the alert and the empty state."""
+"""The conversation: questions, answers, the answer being streamed, the alert and the empty state.
+
+An answer streamed into this page is shown from the page's own buffer (`fabrixLive` in
+assets/chat.js, which the server fills batch by batch), also after it has ended; answers loaded
+from the database are shown from their text.
+"""
 
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import VarData
 
 from fabrix_chat.components.common import icon_button, text_button
 from fabrix_chat.components.markdown import markdown
 from fabrix_chat.state.chat import ChatState, MessageView
+from fabrix_chat.state.conversation import ConversationState
+from fabrix_chat.state.live_answer import LiveAnswerState
 from fabrix_chat.state.ui import tr
+
+BUSY = LiveAnswerState.streaming | (LiveAnswerState.elsewhere_id != 0)
+
+
+def _buffered(message_id: rx.Var, finished: rx.Var) -> rx.Var:
+    """`{text, status, done}` of one answer in the page's buffer, as React state that follows it."""
+    key, done = str(message_id), str(finished)
+    hook = (
+        "const [liveAnswer, setLiveAnswer] = useState(() => window.fabrixLive ? "
+        f"window.fabrixLive.get({key}) : {{text: '', status: '', done: false}});\n"
+        f"useEffect(() => window.fabrixLive ? window.fabrixLive.listen({key}, setLiveAnswer, {done}) : undefined, "
+        f"[{key}, {done}]);"
+    )
+    imports = {"react": ["useState", "useEffect"]}
+    return rx.Var("liveAnswer", _var_data=VarData(hooks={hook: None}, imports=imports)).to(dict)
+
+
+@rx.memo
+def buffered_answer(message_id: rx.Var[int], finished: rx.Var[bool]) -> rx.Component:
+    """The answer's markdown from the page's buffer, with FabriX's status line while it streams."""
+    live = _buffered(message_id, finished)
+    status = live["status"].to(str)
+    return rx.fragment(
+        # FabriX STATUS events: a transient line above the answer, never part of its text.
+        rx.el.div(status, class_name="stream-status", role="status", hidden=status == ""),
+        rx.el.div(markdown(live["text"].to(str)), class_name=rx.cond(finished, "", "typing-cursor")),
+    )
+
+
+def _copy_buffered(message_id: rx.Var) -> rx.event.EventSpec:
+    return rx.call_script("window.fabrixLive&&fabrixLive.copy(" + message_id.to_string() + ")")
 
 
 def _bot_icon() -> rx.Component:
@@ -31,16 +70,16 @@ def _attachment(message: MessageView) -> rx.Component:
 def _edit_form(message: MessageView) -> rx.Component:
     return rx.el.div(
         rx.el.textarea(
-            value=ChatState.edit_text,
-            on_change=ChatState.set_edit_text,
+            value=ConversationState.edit_text,
+            on_change=ConversationState.set_edit_text,
             aria_label=tr("edited_message"),
             class_name="text-input",
             rows=3,
             auto_focus=True,
         ),
         rx.el.div(
-            text_button(tr("cancel"), ChatState.cancel_edit),
-            text_button(tr("save_and_send"), ChatState.save_edit, kind="primary"),
+            text_button(tr("cancel"), ConversationState.cancel_edit),
+            text_button(tr("save_and_send"), ConversationState.save_edit, kind="primary"),
             class_name="dialog-actions",
         ),
         class_name="bubble",
@@ -51,7 +90,7 @@ def _edit_form(message: MessageView) -> rx.Component:
 def user_message(message: MessageView) -> rx.Component:
     return rx.el.article(
         rx.cond(
-            ChatState.editing_seq == message.seq,
+            ConversationState.editing_seq == message.seq,
             _edit_form(message),
             rx.el.div(
                 rx.el.div(_attachment(message), rx.el.div(message.content), class_name="bubble"),
@@ -59,9 +98,9 @@ def user_message(message: MessageView) -> rx.Component:
                     icon_button(
                         "pencil",
                         tr("edit_message"),
-                        ChatState.start_edit(message.seq),
+                        ConversationState.start_edit(message.seq),
                         small=True,
-                        disabled=ChatState.streaming,
+                        disabled=BUSY,
                     ),
                     icon_button("copy", tr("copy_message"), rx.set_clipboard(message.content), small=True),
                     class_name="message-actions",
@@ -78,18 +117,29 @@ def assistant_message(message: MessageView) -> rx.Component:
     return rx.el.article(
         _bot_icon(),
         rx.el.div(
-            rx.el.div(markdown(message.content), class_name="bubble"),
+            rx.el.div(
+                rx.cond(message.live, buffered_answer(message_id=message.id, finished=True), markdown(message.content)),
+                class_name="bubble",
+            ),
             rx.cond(message.status == "stopped", rx.el.div(tr("stopped"), class_name="message-status")),
+            # Being written by another tab or worker: shown as far as it is saved, with Stop.
+            rx.cond(message.status == "streaming", rx.el.div(tr("answer_in_progress"), class_name="message-status")),
             # A failed answer keeps what arrived, and says why it ended (also after a reload).
             rx.cond(
                 (message.status == "error") & (message.error != ""),
                 rx.el.div(message.error, class_name="message-status message-error"),
             ),
+            rx.cond(message.note != "", rx.el.div(message.note, class_name="message-note")),
             rx.el.div(
-                icon_button("copy", tr("copy_message"), rx.set_clipboard(message.content), small=True),
+                icon_button(
+                    "copy",
+                    tr("copy_message"),
+                    rx.cond(message.live, _copy_buffered(message.id), rx.set_clipboard(message.content)),
+                    small=True,
+                ),
                 rx.cond(
-                    (message.seq == ChatState.last_assistant_seq) & ~ChatState.streaming,
-                    icon_button("refresh-cw", tr("regenerate_answer"), ChatState.regenerate, small=True),
+                    (message.seq == ConversationState.last_assistant_seq) & ~BUSY,
+                    icon_button("refresh-cw", tr("regenerate_answer"), ConversationState.regenerate, small=True),
                 ),
                 class_name="message-actions",
             ),
@@ -104,17 +154,7 @@ def streaming_message() -> rx.Component:
     """The answer as it arrives: itself an assistant article, busy until it ends."""
     return rx.el.article(
         _bot_icon(),
-        rx.el.div(
-            # FabriX STATUS events: a transient line above the answer, never part of its text.
-            rx.el.div(
-                ChatState.stream_status,
-                class_name="stream-status",
-                role="status",
-                hidden=ChatState.stream_status == "",
-            ),
-            rx.el.div(markdown(ChatState.stream_text), class_name="typing-cursor"),
-            class_name="bubble",
-        ),
+        rx.el.div(buffered_answer(message_id=LiveAnswerState.live_id, finished=False), class_name="bubble"),
         class_name="message",
         data_message_role="assistant",
         aria_busy="true",
@@ -135,10 +175,25 @@ def chat_alert() -> rx.Component:
     )
 
 
+def _message(message: MessageView) -> rx.Component:
+    return rx.cond(message.role == "user", user_message(message), assistant_message(message))
+
+
 def thread() -> rx.Component:
+    show_stream = (
+        LiveAnswerState.streaming
+        & (LiveAnswerState.live_conversation_id == ConversationState.conversation_id)
+        & (ConversationState.conversation_id != 0)
+    )
+    empty = (
+        (ConversationState.messages.length() == 0)
+        & (ConversationState.added.length() == 0)
+        & ~show_stream
+        & ~ConversationState.not_found
+    )
     return rx.el.div(
         rx.cond(
-            ChatState.not_found,
+            ConversationState.not_found,
             rx.el.div(
                 rx.el.h2(tr("conversation_not_found")),
                 rx.link(tr("back_to_chat"), href="/chat"),
@@ -146,16 +201,23 @@ def thread() -> rx.Component:
             ),
         ),
         # The page's h1 is the title in the header (pages/chat.py); the greeting sits below it.
-        rx.cond(ChatState.is_empty, rx.el.div(rx.el.h2(tr("empty_state")), class_name="empty-state")),
+        rx.cond(empty, rx.el.div(rx.el.h2(tr("empty_state")), class_name="empty-state")),
         rx.el.div(
-            rx.foreach(
-                ChatState.messages,
-                lambda m: rx.cond(m.role == "user", user_message(m), assistant_message(m)),
+            rx.cond(
+                ConversationState.has_earlier,
+                rx.el.div(
+                    text_button(tr("show_earlier_messages"), ConversationState.show_earlier),
+                    class_name="show-earlier",
+                ),
             ),
-            rx.cond(ChatState.show_stream, streaming_message()),
+            rx.foreach(ConversationState.messages, _message),
+            rx.foreach(ConversationState.added, _message),
+            rx.cond(show_stream, streaming_message()),
             chat_alert(),
             class_name="thread",
         ),
+        # Where the page's buffer asks for an answer's whole text (assets/chat.js); never seen.
+        rx.el.input(id="live-resync", hidden=True, aria_hidden="true", tab_index=-1, on_change=LiveAnswerState.resync),
         id="chat-scroller",
         class_name="scroller",
     )

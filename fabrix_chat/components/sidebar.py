@@ -11,8 +11,12 @@ from __future__ import annotations
 import reflex as rx
 
 from fabrix_chat.components.common import icon_button, language_button, text_button, theme_button
+from fabrix_chat.state.agents import AgentState
 from fabrix_chat.state.auth import AuthState
-from fabrix_chat.state.chat import AgentOption, ChatState, ConversationItem
+from fabrix_chat.state.chat import AgentOption, ConversationItem
+from fabrix_chat.state.conversation import ConversationState
+from fabrix_chat.state.live_answer import LiveAnswerState
+from fabrix_chat.state.sidebar import SidebarState
 from fabrix_chat.state.ui import UIState, tr
 
 
@@ -23,17 +27,17 @@ def agent_picker() -> rx.Component:
     return rx.el.div(
         rx.el.div(
             rx.el.span(tr("agent"), class_name="field-label"),
-            icon_button("refresh-cw", tr("refresh_agents"), ChatState.load_agents(True), small=True),
+            icon_button("refresh-cw", tr("refresh_agents"), AgentState.load_agents(True), small=True),
             class_name="field-head",
         ),
         rx.select.root(
             rx.select.trigger(aria_label=tr("agent"), class_name="agent-trigger"),
             # "soft": the highlighted item keeps dark text on a light tint (the solid variant's white on
             # #0090ff is 3.3:1).
-            rx.select.content(rx.foreach(ChatState.agents, option), position="popper", variant="soft"),
-            value=ChatState.selected_agent_id,
-            on_change=ChatState.select_agent,
-            disabled=ChatState.streaming,
+            rx.select.content(rx.foreach(AgentState.agents, option), position="popper", variant="soft"),
+            value=AgentState.selected_agent_id,
+            on_change=AgentState.select_agent,
+            disabled=LiveAnswerState.streaming,
         ),
         class_name="agent-picker",
     )
@@ -52,25 +56,29 @@ def conversation_row(item: ConversationItem) -> rx.Component:
                 on_click=UIState.after_navigation,
             ),
             rx.el.div(
-                icon_button("pencil", tr("rename_chat"), ChatState.ask_rename(item.id), small=True),
-                icon_button("trash-2", tr("delete_chat"), ChatState.ask_delete(item.id), small=True),
+                icon_button("pencil", tr("rename_chat"), SidebarState.ask_rename(item.id), small=True),
+                icon_button("trash-2", tr("delete_chat"), SidebarState.ask_delete(item.id), small=True),
                 class_name="row-actions",
             ),
             class_name="conversation-row",
-            data_active=rx.cond(item.id == ChatState.conversation_id, "true", "false"),
+            data_active=rx.cond(item.id == ConversationState.conversation_id, "true", "false"),
         ),
     )
 
 
 def conversation_list() -> rx.Component:
     return rx.el.nav(
-        rx.foreach(ChatState.conversations, conversation_row),
+        rx.foreach(SidebarState.conversations, conversation_row),
         rx.cond(
-            ChatState.conversations.length() == 0,
+            SidebarState.conversations.length() == 0,
             rx.el.div(
-                rx.cond(ChatState.search_query != "", tr("no_matches"), tr("no_chats")),
+                rx.cond(SidebarState.search_query != "", tr("no_matches"), tr("no_chats")),
                 class_name="list-empty",
             ),
+        ),
+        rx.cond(
+            SidebarState.has_more,
+            rx.el.div(text_button(tr("show_more"), SidebarState.show_more), class_name="show-more"),
         ),
         class_name="conversation-list",
         aria_label=tr("main_navigation"),
@@ -87,8 +95,8 @@ def sidebar_footer() -> rx.Component:
         ),
         rx.el.div(
             rx.el.div(rx.icon("user-round", size=16, aria_hidden="true"), class_name="avatar", aria_hidden="true"),
-            rx.el.span(ChatState.username, class_name="sidebar-user"),
-            icon_button("log-out", tr("log_out"), ChatState.log_out, small=True),
+            rx.el.span(AuthState.username, class_name="sidebar-user"),
+            icon_button("log-out", tr("log_out"), AuthState.log_out, small=True),
             class_name="footer-user",
         ),
         class_name="sidebar-footer",
@@ -103,7 +111,7 @@ def new_chat_button() -> rx.Component:
         aria_label=tr("new_chat"),
         title=tr("new_chat"),
         type="button",
-        on_click=[ChatState.new_chat, UIState.after_navigation],
+        on_click=[SidebarState.new_chat, UIState.after_navigation],
         class_name="new-chat",
     )
 
@@ -130,8 +138,8 @@ def sidebar() -> rx.Component:
                     type="search",
                     aria_label=tr("search_chats"),
                     placeholder=tr("search_chats"),
-                    value=ChatState.search_query,
-                    on_change=ChatState.set_search_query.debounce(300),
+                    value=SidebarState.search_query,
+                    on_change=SidebarState.set_search_query.debounce(300),
                     class_name="text-input search-input",
                 ),
                 class_name="search-box",
@@ -160,38 +168,38 @@ def dialogs() -> rx.Component:
     delete = rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title(tr("delete_confirm_title")),
-            rx.alert_dialog.description(ChatState.delete_title),
+            rx.alert_dialog.description(SidebarState.delete_title),
             rx.el.div(
-                rx.alert_dialog.cancel(text_button(tr("cancel"), ChatState.cancel_delete)),
-                rx.alert_dialog.action(text_button(tr("delete"), ChatState.confirm_delete, kind="danger")),
+                rx.alert_dialog.cancel(text_button(tr("cancel"), SidebarState.cancel_delete)),
+                rx.alert_dialog.action(text_button(tr("delete"), SidebarState.confirm_delete, kind="danger")),
                 class_name="dialog-actions",
             ),
             class_name="dialog-card",
         ),
-        open=ChatState.delete_id != 0,
-        on_open_change=lambda _open: ChatState.cancel_delete,
+        open=SidebarState.delete_id != 0,
+        on_open_change=lambda _open: SidebarState.cancel_delete,
     )
     rename = rx.dialog.root(
         rx.dialog.content(
             rx.dialog.title(tr("rename_chat")),
             rx.el.form(
                 rx.el.input(
-                    value=ChatState.rename_title,
-                    on_change=ChatState.set_rename_title,
+                    value=SidebarState.rename_title,
+                    on_change=SidebarState.set_rename_title,
                     aria_label=tr("chat_title"),
                     class_name="text-input",
                     auto_focus=True,
                 ),
                 rx.el.div(
-                    text_button(tr("cancel"), ChatState.cancel_rename),
+                    text_button(tr("cancel"), SidebarState.cancel_rename),
                     text_button(tr("save"), kind="primary", type="submit"),
                     class_name="dialog-actions",
                 ),
-                on_submit=lambda _form: ChatState.confirm_rename,
+                on_submit=lambda _form: SidebarState.confirm_rename,
             ),
             class_name="dialog-card",
         ),
-        open=ChatState.rename_id != 0,
-        on_open_change=lambda _open: ChatState.cancel_rename,
+        open=SidebarState.rename_id != 0,
+        on_open_change=lambda _open: SidebarState.cancel_rename,
     )
     return rx.fragment(delete, rename)

@@ -14,6 +14,7 @@ from fabrix_chat.components.composer import composer
 from fabrix_chat.components.messages import thread
 from fabrix_chat.components.sidebar import dialogs, sidebar
 from fabrix_chat.state.chat import ChatState
+from fabrix_chat.state.conversation import ConversationState
 from fabrix_chat.state.ui import UIState, tr
 
 
@@ -25,7 +26,7 @@ def main_header() -> rx.Component:
         ),
         # The page's level-one heading: the open conversation's title, or the app's name.
         rx.el.h1(
-            rx.cond(ChatState.conversation_title != "", ChatState.conversation_title, tr("app_name")),
+            rx.cond(ConversationState.conversation_title != "", ConversationState.conversation_title, tr("app_name")),
             class_name="main-title",
         ),
         class_name="main-header",

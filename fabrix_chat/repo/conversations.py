@@ -146,6 +146,14 @@ def get_message_page(
     return _newest_messages(session, conversation_id, before_seq, limit)
 
 
+def get_message(*, session: Session, user_id: int, conversation_id: int, message_id: int) -> Message | None:
+    """One message of the user's conversation; None when it is not there or not the user's."""
+    if get_conversation(session=session, user_id=user_id, conversation_id=conversation_id) is None:
+        return None
+    message = session.get(Message, message_id)
+    return message if message is not None and message.conversation_id == conversation_id else None
+
+
 def recent_messages(*, session: Session, user_id: int, conversation_id: int, limit: int) -> list[Message]:
     """The last `limit` messages, oldest first (the history sent with a question); [] when not the user's."""
     page = get_message_page(session=session, user_id=user_id, conversation_id=conversation_id, limit=limit)

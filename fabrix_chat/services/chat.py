@@ -1,5 +1,6 @@
-"""Asking FabriX on behalf of a user: the question saved first, the rate limit, the stream,
-the answer saved, the usage recorded. No Reflex here, so all of it is tested directly.
+"""Asking FabriX on behalf of a user, around the answer itself (services/answers.py): the
+question saved first with the history window it is sent with, the agent list, the rate limiter,
+and failures as plain messages. No Reflex here, so all of it is tested directly.
 """
 
 from __future__ import annotations
@@ -8,10 +9,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
@@ -19,26 +17,27 @@ from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
 from fabrix_chat.fabrix import errors as fx
-from fabrix_chat.fabrix.client import Agent, build_contents, estimate_tokens, get_client
+from fabrix_chat.fabrix.client import Agent, get_client, history_window
 from fabrix_chat.fabrix.limiter import RateLimited, RateLimiter
 from fabrix_chat.models import Message
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import usage as usage_repo
-from fabrix_chat.services import files
 
 log = logging.getLogger(__name__)
 
 AGENT_CACHE_SECONDS = 300
+# Messages read to build the history window: a turn is two, plus room for unanswered questions.
+HISTORY_READ_FACTOR = 3
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreparedQuestion:
     conversation_id: int
     title: str
-    history: list[Message]
     question: Message
     answer_id: int
-    contents: list[str] = field(default_factory=list)
+    contents: tuple[str, ...]
+    left_out: int = 0  # earlier turns not sent, to stay within the history's token budget
 
 
 def prepare_question(
@@ -51,11 +50,13 @@ def prepare_question(
     replace_from_seq: int | None = None,
     attachment_name: str = "",
     attachment_size: int = 0,
+    owner: str = "",
 ) -> PreparedQuestion:
     """Save the question (and an empty answer to stream into) before FabriX is called.
 
     conversation_id 0 starts a new conversation titled by the question. replace_from_seq
-    drops that message and everything after it first (edit and resend, regenerate).
+    drops that message and everything after it first (edit and resend, regenerate). `owner`
+    names the app instance that will write the answer (its heartbeat tells a restart it is alive).
     Raises LookupError when the conversation is not the user's.
     """
     if conversation_id:
@@ -72,7 +73,14 @@ def prepare_question(
     cid = conversation.id or 0
     if replace_from_seq is not None:
         conv_repo.truncate_from(session=session, user_id=user_id, conversation_id=cid, seq=replace_from_seq)
-    history = conv_repo.get_messages(session=session, user_id=user_id, conversation_id=cid) or []
+    settings = get_settings()
+    # Only the end of a long conversation can be sent: read that, not all of it.
+    history = conv_repo.recent_messages(
+        session=session,
+        user_id=user_id,
+        conversation_id=cid,
+        limit=HISTORY_READ_FACTOR * settings.fabrix_api.history_turns,
+    )
     asked = conv_repo.add_message(
         session=session,
         user_id=user_id,
@@ -83,33 +91,28 @@ def prepare_question(
         attachment_size=attachment_size,
     )
     answer = conv_repo.add_message(
-        session=session, user_id=user_id, conversation_id=cid, role="assistant", content="", status="streaming"
+        session=session,
+        user_id=user_id,
+        conversation_id=cid,
+        role="assistant",
+        content="",
+        status="streaming",
+        owner=owner,
     )
-    turns = [(m.role, m.content) for m in history if m.content]
-    contents = build_contents(turns, question, get_settings().fabrix_api.history_turns)
+    window = history_window(
+        [(m.role, m.content) for m in history if m.content],
+        question,
+        max_turns=settings.fabrix_api.history_turns,
+        max_tokens=settings.history_token_budget,
+    )
     return PreparedQuestion(
         conversation_id=cid,
         title=conversation.title,
-        history=history,
         question=asked,
         answer_id=answer.id or 0,
-        contents=contents,
+        contents=tuple(window.contents),
+        left_out=window.left_out,
     )
-
-
-async def save_answer(job: dict[str, Any], text: str, status: str, error: str = "") -> None:
-    """Write the answer's text and status; failures are logged, the stream goes on."""
-    try:
-        await run_db(
-            conv_repo.update_message,
-            user_id=int(job["user_id"]),
-            message_id=int(job["message_id"]),
-            content=text,
-            status=status,
-            error=error,
-        )
-    except Exception:
-        log.exception("saving answer %s failed", job.get("message_id"))
 
 
 # --- the rate limiter, one per process ------------------------------------------------
@@ -172,122 +175,6 @@ async def _record_agents_call(user_id: int | None, username: str, started: float
 def clear_agent_cache() -> None:
     global _agents_cache
     _agents_cache = None
-
-
-# --- one answer -------------------------------------------------------------------------
-
-Update = Callable[..., None]
-
-
-async def consume_answer(job: dict[str, Any], update: Update) -> None:
-    """Stream one answer into `update(text=..., status=...)`; raises on failure or when cancelled.
-
-    Usage (tokens in and out, latency, outcome) is recorded whatever the ending.
-    """
-    settings = get_settings()
-    lang = str(job.get("lang", "en"))
-    contents: list[str] = list(job["contents"])
-    tokens_in = sum(estimate_tokens(c) for c in contents)
-    tokens_out = 0
-    outcome = "ok"
-    started = time.monotonic()
-    limiter = get_limiter()
-
-    def waiting(_seconds: float) -> None:
-        update(status=i18n.t("waiting_for_capacity", lang))
-
-    attached = job.get("file") or {}
-    try:
-        await limiter.acquire(
-            user=str(job["username"]),
-            tokens=tokens_in,
-            max_wait=(
-                settings.rate_limit.file_max_wait_seconds if attached else settings.rate_limit.chat_max_wait_seconds
-            ),
-            on_wait=waiting,
-        )
-        update(status="")
-        email = settings.fabrix_api.user_email or str(job.get("email", ""))
-        if attached:
-            tokens_out = await _ask_with_file(job, attached, contents, email, update)
-            return
-        stream = get_client().stream_answer(agent_id=str(job["agent_id"]), contents=contents, user_email=email or None)
-        try:
-            async for event in stream:
-                if event.kind == "chunk" and event.text:
-                    tokens_out += estimate_tokens(event.text)
-                    update(text=event.text, status="")
-                elif event.kind == "status":
-                    update(status=event.text)
-        finally:
-            await stream.aclose()
-    except asyncio.CancelledError:
-        outcome = "stopped"
-        raise
-    except fx.FabrixRateLimited as exc:
-        outcome = exc.kind
-        if exc.retry_after:
-            await limiter.penalize(exc.retry_after)
-        raise
-    except fx.FabrixError as exc:
-        outcome = exc.kind
-        log.warning("answer %s failed: %s (%s)", job.get("message_id"), exc.kind, exc.detail)
-        raise
-    except RateLimited:
-        outcome = "busy"
-        raise
-    except Exception:
-        # Not a FabriX failure (a bug, the database, a file): still not an answered question.
-        outcome = "error"
-        log.exception("answer %s failed unexpectedly", job.get("message_id"))
-        raise
-    finally:
-        latency_ms = int((time.monotonic() - started) * 1000)
-        if latency_ms > 5000 and outcome == "ok":
-            log.warning("slow answer: %d ms for message %s", latency_ms, job.get("message_id"))
-        await _record(job, tokens_in, tokens_out, latency_ms, outcome, limiter)
-
-
-async def _ask_with_file(
-    job: dict[str, Any], attached: dict[str, Any], contents: list[str], email: str, update: Update
-) -> int:
-    """A question about a stored file: sent from disk, answered in one piece; returns the answer's tokens."""
-    path = Path(str(attached["path"]))
-    if not files.is_private_file(path):
-        raise ValueError("only files from the private uploads folder are sent")
-    # The file endpoint answers only when it is done: say what is happening meanwhile.
-    update(status=i18n.t("reading_file", str(job.get("lang", "en"))))
-    text = await get_client().ask_with_file(
-        agent_id=str(job["agent_id"]),
-        contents=contents,
-        file_path=path,
-        filename=str(attached["name"]),
-        content_type=str(attached["content_type"]),
-        user_email=email or None,
-    )
-    update(text=text, status="")
-    return estimate_tokens(text)
-
-
-async def _record(
-    job: dict[str, Any], tokens_in: int, tokens_out: int, latency_ms: int, outcome: str, limiter: RateLimiter
-) -> None:
-    try:
-        if tokens_out:
-            await limiter.record_tokens(user=str(job["username"]), tokens=tokens_out)
-        await run_db(
-            usage_repo.record_usage,
-            user_id=int(job["user_id"]),
-            username=str(job["username"]),
-            agent_id=str(job["agent_id"]),
-            kind=str(job.get("kind", "chat")),
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            latency_ms=latency_ms,
-            outcome=outcome,
-        )
-    except Exception:
-        log.exception("recording usage failed")
 
 
 # --- errors as plain messages -----------------------------------------------------------

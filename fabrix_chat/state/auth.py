@@ -43,6 +43,18 @@ def go_to(route: str) -> rx.event.EventSpec:
     return rx.call_script(f"window.location.replace({json.dumps(web.route_url(route))})")
 
 
+async def _reset_tree(state: rx.State) -> None:
+    """Reset a state and its substates, letting each first end what it runs (`_before_reset`)."""
+    pending = [state]
+    while pending:
+        current = pending.pop()
+        pending.extend(current.substates.values())
+        before = getattr(current, "_before_reset", None)
+        if before is not None:
+            await before()
+    state.reset()
+
+
 class AuthState(rx.State):
     """Who is signed in on this tab. The session token never reaches the state: the websocket
     middleware (web.py) turns the HttpOnly cookie into a reference, its hash, in a header that
@@ -108,7 +120,7 @@ class AuthState(rx.State):
             pending.extend(state_class.get_substates())
         for substate in root.substates.values():
             if substate.get_name() != UIState.get_name():  # the tab's language and layout are not the user's
-                substate.reset()
+                await _reset_tree(substate)
 
     async def _start_session(self, user: User) -> rx.event.EventSpec:
         """Create the session with a placeholder and send the browser to swap its one-time ticket

@@ -1,0 +1,406 @@
+"""One answer, from "question saved" to "answer saved with its final status". No Reflex here.
+
+`run_answer(job, view)` owns all of it: the rate limit, the stream from FabriX (or the file
+question), batching what arrived into updates for the page, saving the text while it grows,
+the heartbeat that tells a restarted instance the answer is still being written, Stop (pressed
+in this process or, through the live board, on any worker), the final status and its plain
+message, the usage record, and whether the attached file is kept for Retry.
+
+The page learns of the answer through `AnswerView.show`: each batch is the text *added* since
+the previous one, numbered from 1, so a batch costs about its own size and a page that missed
+one can tell and ask for the whole text (`services.live`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from fabrix_chat import i18n
+from fabrix_chat.config import get_settings
+from fabrix_chat.db import run_db
+from fabrix_chat.fabrix import errors as fx
+from fabrix_chat.fabrix.client import estimate_tokens, get_client
+from fabrix_chat.fabrix.limiter import RateLimited
+from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.repo import usage as usage_repo
+from fabrix_chat.services import files, live
+from fabrix_chat.services.chat import get_limiter, plain_error, retry_makes_sense
+
+log = logging.getLogger(__name__)
+
+BATCH_INTERVAL = 0.07  # seconds between page updates after the first text (about 14 a second)
+SAVE_INTERVAL = 1.5  # the answer reaches the database at least this often while it grows
+BEAT_INTERVAL = 3.0  # a stalled answer still tells the database it is alive this often
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"[:64]  # who writes an answer (messages.owner)
+
+
+@dataclass(frozen=True)
+class AnswerJob:
+    """Everything one answer needs, fixed when the question is saved."""
+
+    user_id: int
+    username: str
+    email: str
+    conversation_id: int
+    question_seq: int
+    message_id: int  # the answer's row, saved empty with status "streaming" before FabriX is called
+    agent_id: str
+    contents: tuple[str, ...]
+    lang: str = "en"
+    file: files.StoredFile | None = None
+
+    @property
+    def kind(self) -> str:
+        return "file" if self.file else "chat"
+
+
+@dataclass(frozen=True)
+class AnswerEnd:
+    text: str
+    status: str  # "complete", "stopped" or "error"
+    error: str = ""  # the plain message of an error
+    retry: bool = False  # whether asking again can help
+    file_kept: bool = False  # the attached file is kept so Retry can send it again
+    parts: int = 0  # how many batches the page was sent
+
+
+class AnswerView(Protocol):
+    """What the page implements to follow an answer."""
+
+    async def show(self, part: int, added: str, status: str | None) -> None:
+        """Batch number `part` (1, 2, ...): the text added since the last batch, and the status
+        line ("waiting for capacity", FabriX's STATUS events) when it changed, else None."""
+
+
+@dataclass
+class _Received:
+    """What the upstream reader has received so far; the pump turns it into batches."""
+
+    text: str = ""
+    status: str = ""
+    dirty: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def update(self, *, text: str | None = None, status: str | None = None) -> None:
+        if text is not None:
+            self.text += text
+        if status is not None:
+            self.status = status
+        self.dirty = True
+        self.wake.set()
+
+
+# Answers running in this process, by message id: Stop here wakes them at once.
+_RUNNING: dict[int, _Pump] = {}
+
+
+async def request_stop(message_id: int) -> None:
+    """Stop this answer wherever it runs: at once in this process, within STOP_POLL_SECONDS elsewhere.
+
+    The caller has checked that the answer is the signed-in user's.
+    """
+    running = _RUNNING.get(message_id)
+    if running is not None:
+        running.stop.set()
+        return
+    try:
+        await live.get_board().request_stop(message_id)
+    except Exception:
+        log.exception("asking the worker of answer %s to stop failed", message_id)
+        raise
+
+
+async def snapshot(message_id: int) -> live.Snapshot | None:
+    """A running answer's text as far as the page was sent it, and that batch's number; None when
+    it runs nowhere (it has ended: the database has it)."""
+    running = _RUNNING.get(message_id)
+    if running is not None:
+        return live.Snapshot(running.part, running.received.text[: running.sent], running.status)
+    board = live.get_board()
+    if not board.shared:
+        return None
+    try:
+        return await board.read(message_id)
+    except Exception:
+        log.exception("reading answer %s from the live board failed", message_id)
+        return None
+
+
+async def run_answer(
+    job: AnswerJob,
+    view: AnswerView,
+    *,
+    batch_interval: float = BATCH_INTERVAL,
+    save_interval: float = SAVE_INTERVAL,
+) -> AnswerEnd:
+    """Stream, show, save and account for one answer; returns how it ended (never raises for
+    an upstream failure: that is an answer with status "error" and its plain message)."""
+    received = _Received()
+    consumer = asyncio.create_task(consume_answer(job, received.update))
+    pump = _RUNNING[job.message_id] = _Pump(job, view, received, consumer, batch_interval, save_interval)
+    try:
+        await pump.run()
+    except asyncio.CancelledError:
+        consumer.cancel()
+        # The task itself is being cancelled (shutdown): save what arrived as stopped.
+        await asyncio.shield(save_answer(job, received.text, "stopped"))
+        raise
+    finally:
+        _RUNNING.pop(job.message_id, None)
+        if not consumer.done():
+            consumer.cancel()  # never leave an upstream request running without a reader
+        await pump.forget()
+    status, error, retry = "complete", "", False
+    try:
+        consumer.result()
+    except asyncio.CancelledError:
+        status = "stopped"
+    except Exception as exc:
+        status, error, retry = "error", plain_error(exc, job.lang), retry_makes_sense(exc)
+    await save_answer(job, received.text, status, error)
+    file_kept = bool(job.file) and status != "complete"
+    if job.file and not file_kept:
+        await asyncio.to_thread(files.delete_file, job.file.path)  # answered: the file is not kept
+    return AnswerEnd(received.text, status, error, retry, file_kept, pump.part)
+
+
+class _Pump:
+    """Turns what arrives into batches for the page, saves and beats, and watches for Stop.
+
+    The first change is shown at once; after that at most one batch per batch_interval, each
+    carrying everything received meanwhile. The text is saved whenever save_interval has passed
+    since the last save (also during a stall), and a heartbeat is written when nothing was
+    saved for BEAT_INTERVAL.
+    """
+
+    def __init__(self, job, view, received, consumer, batch_interval, save_interval) -> None:
+        self.job: AnswerJob = job
+        self.view: AnswerView = view
+        self.received: _Received = received
+        self.consumer: asyncio.Task = consumer
+        self.stop = asyncio.Event()
+        self.batch_interval: float = batch_interval
+        self.save_interval: float = save_interval
+        self.board = live.get_board()
+        self.board_failed = False
+        self.part = 0
+        self.sent = 0  # characters of the text already in a batch
+        self.status = ""
+        self.saved_text = ""
+        self.last_save = self.last_beat = self.last_poll = time.monotonic()
+
+    async def run(self) -> None:
+        first = True
+        while True:
+            waiter = asyncio.ensure_future(self.received.wake.wait())
+            stopper = asyncio.ensure_future(self.stop.wait())
+            await asyncio.wait({self.consumer, waiter, stopper}, timeout=self._timeout(), return_when="FIRST_COMPLETED")
+            waiter.cancel()
+            stopper.cancel()
+            self.received.wake.clear()
+            await self._check_stop()
+            if self.received.dirty:
+                await self._flush()
+                if not first and not self.consumer.done():
+                    await asyncio.sleep(self.batch_interval)  # let chunks gather into one batch
+                    await self._check_stop()
+                # Only answer text ends the "first" phase: a status line before it must not delay it.
+                first = first and not self.received.text
+            await self._save_or_beat()
+            if self.consumer.done():
+                await self._flush()  # what arrived during the last pause
+                return
+
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        until = [self.last_beat + BEAT_INTERVAL - now]
+        if self.received.text != self.saved_text:
+            until.append(self.last_save + self.save_interval - now)
+        if self.board.shared:
+            until.append(self.last_poll + live.STOP_POLL_SECONDS - now)
+        return max(0.0, min(until))
+
+    async def _check_stop(self) -> None:
+        if self.consumer.done():
+            return
+        if not self.stop.is_set() and self.board.shared:
+            now = time.monotonic()
+            if now - self.last_poll >= live.STOP_POLL_SECONDS:
+                self.last_poll = now
+                if await self._on_board(self.board.stop_requested(self.job.message_id)):
+                    self.stop.set()
+        if self.stop.is_set():
+            self.consumer.cancel()
+            await asyncio.wait({self.consumer})
+
+    async def _flush(self) -> None:
+        if not self.received.dirty:
+            return
+        self.received.dirty = False
+        added = self.received.text[self.sent :]
+        status = self.received.status if self.received.status != self.status else None
+        if not added and status is None:
+            return
+        self.part += 1
+        self.sent = len(self.received.text)
+        self.status = self.received.status
+        if self.board.shared:
+            await self._on_board(self.board.add(self.job.message_id, self.part, added, self.status))
+        await self.view.show(self.part, added, status)
+
+    async def _save_or_beat(self) -> None:
+        now = time.monotonic()
+        if now - self.last_save >= self.save_interval and self.received.text != self.saved_text:
+            self.saved_text = self.received.text
+            self.last_save = self.last_beat = now
+            await save_answer(self.job, self.saved_text, "streaming")
+        elif now - self.last_beat >= BEAT_INTERVAL:
+            self.last_beat = now
+            try:
+                await run_db(conv_repo.beat, message_ids=[self.job.message_id])
+            except Exception:
+                log.exception("heartbeat of answer %s failed", self.job.message_id)
+
+    async def _on_board(self, call):
+        """A call to the shared board; its failure is logged once and never ends the answer."""
+        try:
+            return await call
+        except Exception as exc:
+            if not self.board_failed:
+                self.board_failed = True
+                log.warning("live board (Redis) failed for answer %s: %s", self.job.message_id, exc)
+            return None
+
+    async def forget(self) -> None:
+        if self.board.shared and self.part:
+            await self._on_board(self.board.finish(self.job.message_id))
+
+
+async def save_answer(job: AnswerJob, text: str, status: str, error: str = "") -> None:
+    """Write the answer's text and status; failures are logged, the stream goes on."""
+    try:
+        await run_db(
+            conv_repo.update_message,
+            user_id=job.user_id,
+            message_id=job.message_id,
+            content=text,
+            status=status,
+            error=error,
+        )
+    except Exception:
+        log.exception("saving answer %s failed", job.message_id)
+
+
+# --- reading the answer from FabriX ---------------------------------------------------------
+
+
+async def consume_answer(job: AnswerJob, update) -> None:
+    """Stream one answer into `update(text=..., status=...)`; raises on failure or when cancelled.
+
+    Usage (tokens in and out, latency, outcome) is recorded whatever the ending.
+    """
+    settings = get_settings()
+    contents = list(job.contents)
+    tokens_in = sum(estimate_tokens(c) for c in contents)
+    tokens_out = 0
+    outcome = "ok"
+    started = time.monotonic()
+    limiter = get_limiter()
+
+    def waiting(_seconds: float) -> None:
+        update(status=i18n.t("waiting_for_capacity", job.lang))
+
+    try:
+        await limiter.acquire(
+            user=job.username,
+            tokens=tokens_in,
+            max_wait=(
+                settings.rate_limit.file_max_wait_seconds if job.file else settings.rate_limit.chat_max_wait_seconds
+            ),
+            on_wait=waiting,
+        )
+        update(status="")
+        email = settings.fabrix_api.user_email or job.email
+        if job.file:
+            tokens_out = await _ask_with_file(job, job.file, contents, email, update)
+            return
+        stream = get_client().stream_answer(agent_id=job.agent_id, contents=contents, user_email=email or None)
+        try:
+            async for event in stream:
+                if event.kind == "chunk" and event.text:
+                    tokens_out += estimate_tokens(event.text)
+                    update(text=event.text, status="")
+                elif event.kind == "status":
+                    update(status=event.text)
+        finally:
+            await stream.aclose()
+    except asyncio.CancelledError:
+        outcome = "stopped"
+        raise
+    except fx.FabrixRateLimited as exc:
+        outcome = exc.kind
+        if exc.retry_after:
+            await limiter.penalize(exc.retry_after)
+        raise
+    except fx.FabrixError as exc:
+        outcome = exc.kind
+        log.warning("answer %s failed: %s (%s)", job.message_id, exc.kind, exc.detail)
+        raise
+    except RateLimited:
+        outcome = "busy"
+        raise
+    except Exception:
+        # Not a FabriX failure (a bug, the database, a file): still not an answered question.
+        outcome = "error"
+        log.exception("answer %s failed unexpectedly", job.message_id)
+        raise
+    finally:
+        latency_ms = int((time.monotonic() - started) * 1000)
+        if latency_ms > 5000 and outcome == "ok":
+            log.warning("slow answer: %d ms for message %s", latency_ms, job.message_id)
+        await _record(job, tokens_in, tokens_out, latency_ms, outcome)
+
+
+async def _ask_with_file(job: AnswerJob, attached: files.StoredFile, contents: list[str], email: str, update) -> int:
+    """A question about a stored file: sent from disk, answered in one piece; returns the answer's tokens."""
+    path = Path(attached.path)
+    if not files.is_private_file(path):
+        raise ValueError("only files from the private uploads folder are sent")
+    # The file endpoint answers only when it is done: say what is happening meanwhile.
+    update(status=i18n.t("reading_file", job.lang))
+    text = await get_client().ask_with_file(
+        agent_id=job.agent_id,
+        contents=contents,
+        file_path=path,
+        filename=attached.name,
+        content_type=attached.content_type,
+        user_email=email or None,
+    )
+    update(text=text, status="")
+    return estimate_tokens(text)
+
+
+async def _record(job: AnswerJob, tokens_in: int, tokens_out: int, latency_ms: int, outcome: str) -> None:
+    try:
+        if tokens_out:
+            await get_limiter().record_tokens(user=job.username, tokens=tokens_out)
+        await run_db(
+            usage_repo.record_usage,
+            user_id=job.user_id,
+            username=job.username,
+            agent_id=job.agent_id,
+            kind=job.kind,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            latency_ms=latency_ms,
+            outcome=outcome,
+        )
+    except Exception:
+        log.exception("recording usage failed")

@@ -1,0 +1,306 @@
+"""The open conversation: its messages, a page at a time, and asking in it.
+
+Opening a conversation shows its newest PAGE_SIZE messages (`messages`), with `Show earlier
+messages` loading the page before them. Questions asked and answers finished during this visit
+go to `added`, so asking never sends the page again, only what is new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import reflex as rx
+
+from fabrix_chat import i18n
+from fabrix_chat.db import run_db
+from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.services import answers
+from fabrix_chat.services import chat as chat_service
+from fabrix_chat.services import files as file_service
+from fabrix_chat.services.files import StoredFile
+from fabrix_chat.state.chat import MAX_MESSAGE_CHARS, ChatState, MessageView, message_view
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+
+
+class ConversationState(ChatState):
+    conversation_id: int = 0
+    conversation_title: str = ""
+    not_found: bool = False
+    messages: list[MessageView] = []  # the pages loaded from the database, oldest first
+    added: list[MessageView] = []  # what was asked and answered during this visit
+    has_earlier: bool = False
+    editing_seq: int = -1
+    edit_text: str = ""
+
+    @rx.var
+    def last_assistant_seq(self) -> int:
+        for message in reversed(self.added or self.messages):
+            if message.role == "assistant":
+                return message.seq
+        for message in reversed(self.messages):
+            if message.role == "assistant":
+                return message.seq
+        return -1
+
+    def _all(self) -> list[MessageView]:
+        return [*self.messages, *self.added]
+
+    def last_role(self) -> str:
+        shown = self._all()
+        return shown[-1].role if shown else ""
+
+    def _show_not_found(self) -> None:
+        """What another user's (or a deleted) conversation looks like: nothing of it, just "not found"."""
+        self._set(conversation_id=0, conversation_title="", messages=[], added=[], has_earlier=False, not_found=True)
+
+    async def _open(self, user_id: int, conversation_id: int) -> list:
+        """Show the conversation's newest page (0: the empty new chat); returns events to run."""
+        from fabrix_chat.state.agents import AgentState
+        from fabrix_chat.state.live_answer import LiveAnswerState
+
+        self._set(editing_seq=-1, not_found=False)
+        live = await self.get_state(LiveAnswerState)
+        if conversation_id == 0:
+            self._set(conversation_id=0, conversation_title="", messages=[], added=[], has_earlier=False)
+            live._set(elsewhere_id=0)
+            return []
+        conversation = (
+            await run_db(conv_repo.get_conversation, user_id=user_id, conversation_id=conversation_id)
+            if conversation_id > 0
+            else None
+        )
+        if conversation is None:
+            self._show_not_found()
+            live._set(elsewhere_id=0)
+            return []
+        page = await run_db(
+            conv_repo.get_message_page, user_id=user_id, conversation_id=conversation_id, limit=PAGE_SIZE
+        )
+        rows, earlier = page or ([], False)
+        # The answer streaming in this tab is shown by the live view, not from the database.
+        mine = live.live_id if live.streaming else 0
+        # Always from the database: this visit's `added` answers were the page's own copies, gone
+        # after a reload.
+        self._set(messages=[message_view(m) for m in rows if m.id != mine], added=[])
+        self._set(conversation_id=conversation_id, conversation_title=conversation.title, has_earlier=earlier)
+        # An answer still being written for this conversation by another tab or worker: Stop can end it.
+        writing = next((m.id or 0 for m in rows if m.status == "streaming" and m.id != mine), 0)
+        live._set(elsewhere_id=writing)
+        if conversation.agent_id:
+            agents = await self.get_state(AgentState)
+            agents._set(selected_agent_id=conversation.agent_id)
+        events = []
+        if mine and live.live_conversation_id == conversation_id:
+            events.append(live.resume_event())
+        if writing:
+            events.append(LiveAnswerState.watch_elsewhere(writing))
+        return events
+
+    def _show_saved(self, row) -> None:
+        """An answer written elsewhere, as far as it is saved."""
+        views = [message_view(row) if m.id == row.id else m for m in self.messages]
+        self._set(messages=views)
+
+    @rx.event
+    async def show_earlier(self):
+        """`Show earlier messages`: the page before the oldest message shown."""
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        if not self.conversation_id or not self.messages:
+            return
+        page = await run_db(
+            conv_repo.get_message_page,
+            user_id=user.id,
+            conversation_id=self.conversation_id,
+            before_seq=self.messages[0].seq,
+            limit=PAGE_SIZE,
+        )
+        if page is None:
+            self._show_not_found()
+            return
+        rows, earlier = page
+        self.messages = [message_view(m) for m in rows] + self.messages
+        self._set(has_earlier=earlier)
+
+    # --- asking ------------------------------------------------------------------------
+
+    @rx.event
+    async def send_message(self, form: dict):
+        """Composer submit: save the question, then stream the answer in the background."""
+        from fabrix_chat.state.composer import ComposerState
+
+        typed = str(form.get("message", "")).strip()
+        composer = await self.get_state(ComposerState)
+        if composer.uploading:
+            await self._alert_key("error_upload_pending")
+            return rx.set_value("composer-input", typed) if typed else None
+        attachment = composer._pending_file
+        lang = await self._lang_now()
+        question = typed or (i18n.t("file_default_question", lang) if attachment else "")
+        result = await self._ask(question, attachment=attachment)
+        if result is None and typed:
+            # Not sent (the alert says why): give the text back rather than lose it.
+            return rx.set_value("composer-input", typed)
+        return result
+
+    @rx.event
+    async def regenerate(self):
+        """Ask the last question again, replacing the last answer."""
+        last_user = next((m for m in reversed(self._all()) if m.role == "user"), None)
+        if last_user is None:
+            return
+        attachment = await self._file_for(last_user)
+        if attachment is False:
+            return
+        return await self._ask(last_user.content, replace_from_seq=last_user.seq, attachment=attachment)
+
+    async def _file_for(self, question: MessageView) -> StoredFile | None | bool:
+        """The file to send again with an earlier question: None if it had none, False (with an
+        alert) when it had one that is no longer kept and none is attached now."""
+        from fabrix_chat.state.composer import ComposerState
+
+        if not question.attachment_name:
+            return None
+        composer = await self.get_state(ComposerState)
+        kept = composer._retry_file
+        if (
+            kept is not None
+            and kept[1] == self.conversation_id
+            and kept[2] == question.seq
+            and await asyncio.to_thread(file_service.is_kept, kept[0].path)
+        ):
+            return kept[0]
+        if composer._pending_file is not None:
+            return composer._pending_file
+        await self._alert_key("error_file_gone")
+        return False
+
+    @rx.event
+    async def start_edit(self, seq: int):
+        from fabrix_chat.state.live_answer import LiveAnswerState
+
+        if (await self.get_state(LiveAnswerState)).streaming:
+            return
+        message = next((m for m in self._all() if m.seq == seq and m.role == "user"), None)
+        if message is not None:
+            self.editing_seq = message.seq
+            self.edit_text = message.content
+
+    @rx.event
+    def cancel_edit(self):
+        self.editing_seq = -1
+        self.edit_text = ""
+
+    @rx.event
+    def set_edit_text(self, text: str):
+        self.edit_text = str(text)[: MAX_MESSAGE_CHARS + 1]
+
+    @rx.event
+    async def save_edit(self):
+        """The edited question replaces itself and everything after it, then is asked again."""
+        seq, text = self.editing_seq, self.edit_text.strip()
+        message = next((m for m in self._all() if m.seq == seq and m.role == "user"), None)
+        if message is None:
+            return
+        attachment = await self._file_for(message)
+        if attachment is False:
+            return
+        self.editing_seq = -1
+        return await self._ask(text, replace_from_seq=seq, attachment=attachment)
+
+    async def _ask(self, question: str, replace_from_seq: int | None = None, attachment: StoredFile | None = None):
+        from fabrix_chat.state.agents import AgentState
+        from fabrix_chat.state.composer import ComposerState
+        from fabrix_chat.state.live_answer import LiveAnswerState
+        from fabrix_chat.state.sidebar import SidebarState
+
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        lang = await self._lang_now()
+        live = await self.get_state(LiveAnswerState)
+        if live.streaming:
+            await self._alert_key("error_answer_running")
+            return
+        await self._clear_alert()
+        if not question:
+            await self._alert_key("error_empty_message")
+            return
+        if len(question) > MAX_MESSAGE_CHARS:
+            await self._alert_key("error_message_too_long", limit=MAX_MESSAGE_CHARS)
+            return
+        composer = await self.get_state(ComposerState)
+        if attachment is not None and not file_service.belongs_to(attachment.path, user.id or 0):
+            # Not this user's file (left by someone who used this tab before): never send it.
+            log.warning("refused an attachment outside the uploads of user %s", user.id)
+            composer._clear_attachment()
+            await self._alert_key("error_file_gone")
+            return
+        if attachment is not None and not await asyncio.to_thread(file_service.is_kept, attachment.path):
+            await self._alert_key("error_file_gone")
+            return
+        agents = await self.get_state(AgentState)
+        if not agents.selected_agent_id and not await agents._load(user):
+            return
+        new_conversation = self.conversation_id == 0
+        try:
+            prepared = await run_db(
+                chat_service.prepare_question,
+                user_id=user.id,
+                conversation_id=self.conversation_id,
+                agent_id=agents.selected_agent_id,
+                question=question,
+                replace_from_seq=replace_from_seq,
+                attachment_name=attachment.name if attachment else "",
+                attachment_size=attachment.size if attachment else 0,
+                owner=answers.INSTANCE,
+            )
+        except LookupError:
+            self._show_not_found()
+            return
+        except Exception:
+            log.exception("saving a question failed")
+            await self._alert_key("error_saving")
+            return
+        await composer._question_sent(attachment)
+        if replace_from_seq is not None:
+            kept = [m for m in self.messages if m.seq < replace_from_seq]
+            if len(kept) != len(self.messages):
+                self.messages = kept
+            self.added = [m for m in self.added if m.seq < replace_from_seq] + [message_view(prepared.question)]
+        else:
+            self.added = [*self.added, message_view(prepared.question)]
+        self._set(
+            conversation_id=prepared.conversation_id,
+            conversation_title=prepared.title,
+            not_found=False,
+            editing_seq=-1,
+        )
+        job = answers.AnswerJob(
+            user_id=user.id or 0,
+            username=user.username,
+            email=user.email,
+            conversation_id=prepared.conversation_id,
+            question_seq=prepared.question.seq,
+            message_id=prepared.answer_id,
+            agent_id=agents.selected_agent_id,
+            contents=prepared.contents,
+            lang=lang,
+            file=attachment,
+        )
+        live._begin(job, left_out=prepared.left_out)
+        await (await self.get_state(SidebarState))._refresh(user.id)
+        # The job stays on the server: the event carries no arguments a browser could forge.
+        events: list = [LiveAnswerState.stream_answer]
+        if new_conversation:
+            events.insert(0, rx.redirect(f"/chat/{prepared.conversation_id}"))
+        return events
+
+    def _answer_ended(self, view: MessageView) -> None:
+        """The live answer ended in this conversation: it joins the messages of this visit."""
+        self.added = [*self.added, view]

@@ -1,0 +1,233 @@
+"""The answer being streamed into this tab, and Stop.
+
+The answer itself is run by services/answers.py; this state only adapts it to the page. Each
+batch is pushed to the page's buffer (`fabrixLive` in assets/chat.js) as the text it added,
+numbered, with `rx.call_script` from outside `async with self`: a batch changes no state var, so
+nothing is sent again and, with Redis, nothing is written. A page that missed a batch (a lost
+connection) or lost its buffer (a reload) asks for the whole text with `resync`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import reflex as rx
+
+from fabrix_chat import i18n
+from fabrix_chat.db import run_db
+from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.services import answers
+from fabrix_chat.state.chat import ChatState, MessageView
+
+log = logging.getLogger(__name__)
+
+FINAL_PART = 1 << 30  # the part number of a finished answer's whole text (no batch follows it)
+ELSEWHERE_POLL_SECONDS = 1.0  # how often a tab re-reads an answer written by another tab or worker
+ELSEWHERE_WATCH_SECONDS = 1800.0  # and for how long at most
+
+
+def push_script(message_id: int, first: int, last: int, added: str, status: str | None) -> str:
+    text = json.dumps(added, ensure_ascii=False)
+    return f"window.fabrixLive&&fabrixLive.push({message_id},{first},{last},{text},{json.dumps(status)})"
+
+
+def reset_script(message_id: int, part: int, text: str, status: str, done: bool) -> str:
+    body = json.dumps(text, ensure_ascii=False)
+    return (
+        f"window.fabrixLive&&fabrixLive.reset({message_id},{part},{body},"
+        f"{json.dumps(status, ensure_ascii=False)},{json.dumps(done)})"
+    )
+
+
+class _Pushes:
+    """The page's side of an answer (services.answers.AnswerView): batches wait here until the
+    event handler sends them; several waiting batches leave as one push."""
+
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+        self.queue: asyncio.Queue[tuple[int, str, str | None]] = asyncio.Queue()
+
+    async def show(self, part: int, added: str, status: str | None) -> None:
+        self.queue.put_nowait((part, added, status))
+
+    async def scripts(self, task: asyncio.Task):
+        while True:
+            getter = asyncio.ensure_future(self.queue.get())
+            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                batches = []
+            else:
+                batches = [getter.result()]
+            while not self.queue.empty():
+                batches.append(self.queue.get_nowait())
+            if batches:
+                status = next((s for _, _, s in reversed(batches) if s is not None), None)
+                added = "".join(text for _, text, _ in batches)
+                yield push_script(self.message_id, batches[0][0], batches[-1][0], added, status)
+            if task.done() and self.queue.empty():
+                return
+
+
+class LiveAnswerState(ChatState):
+    streaming: bool = False
+    live_id: int = 0  # the answer streamed into this tab (it stays set after it ends)
+    live_conversation_id: int = 0
+    elsewhere_id: int = 0  # an answer of the open conversation written by another tab or worker
+    _job: answers.AnswerJob | None = None
+    _left_out: int = 0
+    _watching: int = 0  # the answer written elsewhere that watch_elsewhere follows
+
+    def _begin(self, job: answers.AnswerJob, left_out: int) -> None:
+        self._job, self._left_out = job, left_out
+        self._set(streaming=True, live_id=job.message_id, live_conversation_id=job.conversation_id, elsewhere_id=0)
+
+    def resume_event(self):
+        """After a reload: the page's buffer is empty, so it gets the answer's whole text."""
+        return LiveAnswerState.resync(str(self.live_id))
+
+    async def _before_reset(self) -> None:
+        """The tab is about to belong to nobody or someone else: its answer stops streaming here."""
+        if self.streaming and self.live_id:
+            try:
+                await answers.request_stop(self.live_id)
+            except Exception:
+                log.warning("could not stop answer %s when its tab was reset", self.live_id)
+
+    @rx.event(background=True)
+    async def stream_answer(self):
+        """Run the answer saved by ConversationState._ask, pushing its batches to the page."""
+        from fabrix_chat.state.composer import ComposerState
+        from fabrix_chat.state.conversation import ConversationState
+        from fabrix_chat.state.sidebar import SidebarState
+
+        async with self:
+            job, self._job = self._job, None
+            left_out = self._left_out
+            if job is None or self.live_id != job.message_id:
+                return
+        # The database may reuse an id of a deleted answer: the page's buffer starts it afresh.
+        yield rx.call_script(f"window.fabrixLive&&fabrixLive.begin({job.message_id})")
+        pushes = _Pushes(job.message_id)
+        task = asyncio.create_task(answers.run_answer(job, pushes))
+        try:
+            async for script in pushes.scripts(task):
+                yield rx.call_script(script)
+        finally:
+            if not task.done():
+                task.cancel()
+        end = task.result()
+        # The whole text once more only if a batch was lost is the page's business (resync); here
+        # it only learns that nothing follows.
+        yield rx.call_script(f"window.fabrixLive&&fabrixLive.end({job.message_id},{end.parts})")
+        async with self:
+            if self._user_id != job.user_id:
+                # The tab was reset meanwhile (log-out, or another user signed in): the answer is
+                # saved for its owner; nothing of it belongs in this tab any more.
+                return
+            composer = await self.get_state(ComposerState)
+            composer._answer_ended(job, kept=end.file_kept)
+            if self.live_id != job.message_id:
+                return
+            self.streaming = False
+            conversation = await self.get_state(ConversationState)
+            if conversation.conversation_id == job.conversation_id:
+                lang = await self._lang_now()
+                conversation._answer_ended(
+                    MessageView(
+                        id=job.message_id,
+                        seq=job.question_seq + 1,
+                        role="assistant",
+                        status=end.status,
+                        error=end.error,
+                        live=True,
+                        note=i18n.t("history_left_out", lang, count=left_out) if left_out else "",
+                    )
+                )
+                if end.error:
+                    await self._alert(end.error, retry=end.retry, kind="answer")
+            await (await self.get_state(SidebarState))._refresh(job.user_id)
+
+    @rx.event
+    async def resync(self, request: str):
+        """The page's buffer missed part of an answer (or was reloaded): send its whole text.
+
+        Only answers this tab shows can be asked for (its state holds nothing of another user's).
+        """
+        from fabrix_chat.state.conversation import ConversationState
+
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        # The page's buffer sends "id:time" (each request differs, so the field's change fires).
+        try:
+            wanted = int(str(request).partition(":")[0])
+        except ValueError:
+            return
+        conversation = await self.get_state(ConversationState)
+        if wanted == self.live_id and self.live_id:
+            conversation_id = self.live_conversation_id
+        elif any(m.id == wanted and m.live for m in conversation.added):
+            conversation_id = conversation.conversation_id
+        else:
+            return
+        snapshot = await answers.snapshot(wanted)
+        if snapshot is not None:
+            return rx.call_script(reset_script(wanted, snapshot.part, snapshot.text, snapshot.status, False))
+        row = await run_db(conv_repo.get_message, user_id=user.id, conversation_id=conversation_id, message_id=wanted)
+        if row is None:
+            return
+        done = row.status != "streaming"
+        return rx.call_script(reset_script(wanted, FINAL_PART if done else 0, row.content, "", done))
+
+    @rx.event
+    async def stop_generating(self):
+        """Stop (button or Esc): end the upstream request now, wherever it runs; the partial answer is kept."""
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        target = self.live_id if self.streaming else self.elsewhere_id
+        if not target:
+            return
+        try:
+            await answers.request_stop(target)
+        except Exception:
+            await self._alert_key("error_stop_failed")
+
+    @rx.event(background=True)
+    async def watch_elsewhere(self, message_id: int):
+        """An answer of the open conversation written by another tab or worker: show it again as
+        saved every few seconds, and as it ended once it has."""
+        from fabrix_chat.state.conversation import ConversationState
+
+        async with self:
+            if self._watching == message_id or self.elsewhere_id != message_id:
+                return
+            self._watching = message_id
+            user_id = self._user_id
+            conversation_id = (await self.get_state(ConversationState)).conversation_id
+        try:
+            deadline = asyncio.get_running_loop().time() + ELSEWHERE_WATCH_SECONDS
+            while asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(ELSEWHERE_POLL_SECONDS)
+                row = await run_db(
+                    conv_repo.get_message, user_id=user_id, conversation_id=conversation_id, message_id=message_id
+                )
+                async with self:
+                    conversation = await self.get_state(ConversationState)
+                    if (
+                        self._user_id != user_id
+                        or self.elsewhere_id != message_id
+                        or conversation.conversation_id != conversation_id
+                    ):
+                        return
+                    if row is None or row.status != "streaming":
+                        await conversation._open(user_id, conversation_id)
+                        return
+                    conversation._show_saved(row)
+        finally:
+            async with self:
+                if self._watching == message_id:
+                    self._watching = 0
