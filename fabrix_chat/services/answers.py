@@ -146,10 +146,14 @@ async def run_answer(
     consumer = asyncio.create_task(consume_answer(job, received.update))
     pump = _RUNNING[job.message_id] = _Pump(job, view, received, consumer, batch_interval, save_interval)
     try:
+        await pump.start()
         await pump.run()
     except asyncio.CancelledError:
         consumer.cancel()
-        # The task itself is being cancelled (shutdown): save what arrived as stopped.
+        # The task itself is being cancelled (shutdown): save what arrived as stopped, after a
+        # save still under way (its thread goes on), so "streaming" never lands last.
+        if pump.saving is not None:
+            await asyncio.wait({pump.saving})
         await asyncio.shield(save_answer(job, received.text, "stopped"))
         raise
     finally:
@@ -194,6 +198,7 @@ class _Pump:
         self.sent = 0  # characters of the text already in a batch
         self.status = ""
         self.saved_text = ""
+        self.saving: asyncio.Future | None = None
         self.last_save = self.last_beat = self.last_poll = time.monotonic()
 
     async def run(self) -> None:
@@ -208,11 +213,11 @@ class _Pump:
             await self._check_stop()
             if self.received.dirty:
                 await self._flush()
+                # Only answer text ends the "first" phase: a status line before it must not delay it.
+                first = first and not self.received.text
                 if not first and not self.consumer.done():
                     await asyncio.sleep(self.batch_interval)  # let chunks gather into one batch
                     await self._check_stop()
-                # Only answer text ends the "first" phase: a status line before it must not delay it.
-                first = first and not self.received.text
             await self._save_or_beat()
             if self.consumer.done():
                 await self._flush()  # what arrived during the last pause
@@ -241,7 +246,9 @@ class _Pump:
             await asyncio.wait({self.consumer})
 
     async def _flush(self) -> None:
-        if not self.received.dirty:
+        # After Stop the page gets no more batches (its tab may be someone else's now): the saved
+        # text reaches it by a resync when the answer has ended.
+        if not self.received.dirty or self.stop.is_set():
             return
         self.received.dirty = False
         added = self.received.text[self.sent :]
@@ -260,7 +267,8 @@ class _Pump:
         if now - self.last_save >= self.save_interval and self.received.text != self.saved_text:
             self.saved_text = self.received.text
             self.last_save = self.last_beat = now
-            await save_answer(self.job, self.saved_text, "streaming")
+            self.saving = asyncio.ensure_future(save_answer(self.job, self.saved_text, "streaming"))
+            await asyncio.shield(self.saving)
         elif now - self.last_beat >= BEAT_INTERVAL:
             self.last_beat = now
             try:
@@ -278,8 +286,13 @@ class _Pump:
                 log.warning("live board (Redis) failed for answer %s: %s", self.job.message_id, exc)
             return None
 
+    async def start(self) -> None:
+        # A stop flag left for an earlier answer with this id (ids of deleted rows come back).
+        if self.board.shared:
+            await self._on_board(self.board.finish(self.job.message_id))
+
     async def forget(self) -> None:
-        if self.board.shared and self.part:
+        if self.board.shared:
             await self._on_board(self.board.finish(self.job.message_id))
 
 

@@ -173,12 +173,12 @@ class LiveAnswerState(ChatState):
             conversation_id = conversation.conversation_id
         else:
             return
-        snapshot = await answers.snapshot(wanted)
-        if snapshot is not None:
-            return rx.call_script(reset_script(wanted, snapshot.part, snapshot.text, snapshot.status, False))
         row = await run_db(conv_repo.get_message, user_id=user.id, conversation_id=conversation_id, message_id=wanted)
         if row is None:
-            return
+            return  # not the user's
+        snapshot = await answers.snapshot(wanted) if row.status == "streaming" else None
+        if snapshot is not None:
+            return rx.call_script(reset_script(wanted, snapshot.part, snapshot.text, snapshot.status, False))
         done = row.status != "streaming"
         return rx.call_script(reset_script(wanted, FINAL_PART if done else 0, row.content, "", done))
 
@@ -188,9 +188,18 @@ class LiveAnswerState(ChatState):
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
-        target = self.live_id if self.streaming else self.elsewhere_id
-        if not target:
+        from fabrix_chat.state.conversation import ConversationState
+
+        if self.streaming and self.live_id:
+            target, conversation_id = self.live_id, self.live_conversation_id
+        elif self.elsewhere_id:
+            target = self.elsewhere_id
+            conversation_id = (await self.get_state(ConversationState)).conversation_id
+        else:
             return
+        row = await run_db(conv_repo.get_message, user_id=user.id, conversation_id=conversation_id, message_id=target)
+        if row is None or row.role != "assistant":
+            return  # not an answer of the user's
         try:
             await answers.request_stop(target)
         except Exception:

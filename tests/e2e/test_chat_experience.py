@@ -350,3 +350,28 @@ def test_unreachable_fabrix_gives_an_alert_with_retry(page, tmp_path_factory, bu
         expect(composer(page)).to_have_value("Is anyone there?")
     finally:
         stop_app(server.process)
+
+
+def test_a_lost_connection_or_a_reload_in_the_middle_of_an_answer_loses_and_doubles_nothing(page, app_server):
+    """Batches are pushed as the text they add; a page that missed some (its websocket dropped) or
+    lost its buffer (a reload) gets the whole text from the server and then continues."""
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    sign_up(page, app_server.url)
+    ask(page, "Tell me about reconnecting #fault:slow")
+    busy = page.locator(BUSY)
+    expect(busy).to_contain_text(re.compile(r"\w{3,}"))
+    opened = len(sockets)
+    page.context.set_offline(True)
+    page.wait_for_timeout(2000)  # batches sent meanwhile are lost
+    page.context.set_offline(False)
+    expect(busy).to_contain_text(re.compile(r"\w{3,}"))
+    page.wait_for_timeout(1500)
+    assert len(sockets) > opened, "the page never reconnected: the test did not drop the connection"
+    page.reload()  # mid-answer again: the page's buffer is gone
+    expect(busy).to_contain_text(re.compile(r"\w{3,}"))
+    wait_until_answered(page)
+    streamed = page.locator(ANSWER).last.inner_text()
+    page.reload()  # the saved answer is exactly what the page showed
+    expect(page.locator(ANSWER).last).to_have_text(streamed)
+    assert streamed.count("Here is a short overview") == 1

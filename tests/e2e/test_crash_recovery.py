@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from fabrix_chat.fabrix.emulator import AGENTS, demo_answer
+from fabrix_chat.repo.conversations import HEARTBEAT_STALE_SECONDS
 from tests.e2e.conftest import sign_up, start_app, stop_app
 
 pytestmark = pytest.mark.browser
@@ -78,6 +79,11 @@ def test_sigkill_mid_answer_keeps_question_and_answer_up_to_the_last_save(tmp_pa
 
     server = start_app(data_dir)
     try:
+        # Killed a moment ago, the answer's heartbeat still looks alive at start-up: the second look,
+        # a few heartbeat intervals later, marks it stopped.
+        deadline = time.monotonic() + HEARTBEAT_STALE_SECONDS + 10
+        while (status := saved_answer(data_dir, message_id)[1]) == "streaming" and time.monotonic() < deadline:
+            time.sleep(0.5)
         _, status, after = saved_answer(data_dir, message_id)
         assert status == "stopped", "start-up marks the interrupted answer as stopped"
         assert after == at_kill

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from fabrix_chat.services.files import ALLOWED_EXTENSIONS
-from fabrix_chat.state.chat import ChatState
+from fabrix_chat.state.composer import ComposerState
 from tests.e2e.conftest import ROOT, sign_up, start_app, stop_app
 from tests.e2e.test_chat_experience import ANSWER, QUESTION, ask, composer, wait_until_answered
 
@@ -181,7 +181,7 @@ def test_the_size_limit_is_checked_in_the_browser_and_again_on_the_server(page, 
         });
         return response.status;  // 400, or 202 when the whole body was read before the refusal
         }""",
-        [f"{ChatState.get_full_name()}.receive_upload", 3 * 1024 * 1024],
+        [f"{ComposerState.get_full_name()}.receive_upload", 3 * 1024 * 1024],
     )
     expect(page.get_by_role("alert")).to_contain_text("The file is too large (at most 1 MB).")
     expect(chip(page)).to_have_count(0)

@@ -5,15 +5,19 @@ SQLite file) and one real redis-server: instance A runs two back-end workers (gr
 one. With `rate_limit.redis_url` set, Reflex keeps its state in Redis and the FabriX rate limit is
 one budget for every process: `rpm = 3` admits three questions across A and B, and the fourth
 (on B, which alone has asked only twice) is refused with "Server is busy, try again in N s".
+Stop pressed on B ends an answer streaming on A within a second (through Redis).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import redis
 from playwright.sync_api import expect
@@ -180,3 +184,71 @@ def test_rpm_limit_is_one_budget_across_instances(cluster: Cluster, context) -> 
     assert 30 <= seconds <= 60, "the real wait: until the first of the three leaves the one-minute window"
     expect(alert.get_by_role("button", name="Retry")).to_be_visible()
     assert cluster.redis.llen("fabrix:ratelimit:w:requests") == RPM
+
+
+def emulator_urls(server: AppServer) -> list[str]:
+    """The demo emulators of an instance (each back-end worker process runs its own)."""
+    return re.findall(r"built-in FabriX emulator at (http://[\d.:]+)", server.log_path.read_text(encoding="utf-8"))
+
+
+def upstream_request(server: AppServer, marker: str) -> dict | None:
+    """The emulator's log entry of the question containing `marker`, from whichever worker got it."""
+    for url in emulator_urls(server):
+        for entry in httpx.get(f"{url}/_emulator/requests", timeout=5).json():
+            if marker in json.dumps(entry.get("body", ""), ensure_ascii=False):
+                return entry
+    return None
+
+
+def test_stop_on_another_instance_ends_the_answer_at_once(cluster: Cluster, browser) -> None:
+    """The answer streams on A; the same user opens the conversation on B and presses Stop: the
+    upstream request on A is closed within a second and the saved answer is marked stopped."""
+    cluster.reset_rate_limit()
+    on_a = browser.new_context(viewport={"width": 1280, "height": 900})
+    on_b = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page_a, page_b = on_a.new_page(), on_b.new_page()
+        for page in (page_a, page_b):
+            page.set_default_timeout(15_000)
+        username = sign_up(page_a, cluster.a.url)
+        marker = f"slow-{secrets.token_hex(4)}"
+        ask(page_a, f"Explain {marker} slowly #fault:slow")
+        streaming = page_a.locator(f"{ANSWER}[aria-busy='true']")
+        expect(streaming).to_contain_text(re.compile(r"\w{3,}"))
+        expect(page_a).to_have_url(re.compile(r"/chat/\d+$"))
+        conversation = page_a.url.rsplit("/", 1)[1]
+
+        page_b.goto(f"{cluster.b.url}/login")
+        page_b.get_by_label("Username").fill(username)
+        page_b.get_by_label("Password", exact=True).fill("correct-horse-9")
+        page_b.get_by_role("button", name="Log in").click()
+        page_b.wait_for_url(re.compile(r"/chat/?$"))
+        page_b.goto(f"{cluster.b.url}/chat/{conversation}")
+        expect(page_b.get_by_text("Still being written in another window…")).to_be_visible()
+        entry = upstream_request(cluster.a, marker)
+        assert entry is not None and entry.get("outcome") != "disconnected"
+
+        page_b.get_by_role("button", name="Stop generating").click()
+        pressed = time.monotonic()
+        while (entry := upstream_request(cluster.a, marker)) and entry.get("outcome") != "disconnected":
+            assert time.monotonic() - pressed < 5, f"the upstream request was not closed: {entry}"
+            time.sleep(0.05)
+        closed_after = time.monotonic() - pressed
+        assert closed_after < 1.0, f"the upstream request closed {closed_after:.2f} s after Stop"
+
+        expect(page_a.locator(f"{ANSWER}[aria-busy='true']")).to_have_count(0)
+        expect(page_a.locator(ANSWER).last).to_contain_text("Stopped")
+        expect(page_b.locator(ANSWER).last).to_contain_text("Stopped")
+        engine = make_engine(cluster.database_url)
+        try:
+            with engine.connect() as db:
+                status = db.execute(
+                    text("SELECT status FROM messages WHERE conversation_id = :cid AND role = 'assistant'"),
+                    {"cid": int(conversation)},
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        assert status == "stopped"
+    finally:
+        on_a.close()
+        on_b.close()

@@ -1,16 +1,18 @@
-"""Upstream faults through the app's own answer path: services/chat.consume_answer against the real
-emulator over real HTTP, with the answer saved the way the chat page saves it.
+"""Upstream faults through the app's own answer path: `services.answers.run_answer` against the real
+emulator over real HTTP, the question saved the way the chat page saves it, and the page replaced
+by a view that records every batch it is sent.
 
-For every fault: the partial text reaches update(), the right error is raised, its plain message
-is what the user sees, and the database keeps the partial answer marked as an error. Also the
-retry rules (agent list: retried with backoff; ask: only before the first byte) and the rate-limit
-experience (a transparent wait with "waiting for capacity", then "Server is busy, try again in N s").
+For every fault: the partial text reaches the page, the answer ends with status "error" and a plain
+message (with Retry offered only when asking again can help), and the database keeps exactly the
+text the page was sent. Also the retry rules (agent list: retried with backoff; ask: only before
+the first byte), the rate-limit experience (a transparent wait with "waiting for capacity", then
+"Server is busy, try again in N s"), and Stop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
@@ -23,14 +25,15 @@ from sqlmodel import Session, select
 
 from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
+from fabrix_chat.db import run_db
 from fabrix_chat.fabrix import client as client_module
 from fabrix_chat.fabrix import errors as fx
 from fabrix_chat.fabrix.client import FabrixClient, make_http_client
 from fabrix_chat.fabrix.emulator import AGENTS, EmulatorHandle, start_in_thread
-from fabrix_chat.fabrix.limiter import RateLimited, RateLimiter
+from fabrix_chat.fabrix.limiter import RateLimiter
 from fabrix_chat.models import Message, UsageRecord, User
+from fabrix_chat.services import answers, live
 from fabrix_chat.services import chat as chat_service
-from fabrix_chat.state.chat import SAVE_INTERVAL, _StreamBuffer, pump_answer
 
 pytestmark = pytest.mark.asyncio
 
@@ -59,6 +62,15 @@ def emulator() -> Iterator[EmulatorHandle]:
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
+
+
+@pytest.fixture(autouse=True)
+def board() -> Iterator[live.MemoryBoard]:
+    """One process, no Redis: the live board is the in-memory one (whatever another test left)."""
+    memory = live.MemoryBoard()
+    live.set_board(memory)
+    yield memory
+    live.set_board(None)
 
 
 @pytest_asyncio.fixture
@@ -119,84 +131,106 @@ async def asks(emulator: EmulatorHandle) -> list[dict[str, Any]]:
     return [r for r in await request_log(emulator) if r["path"].endswith("/agent-messages")]
 
 
-@dataclass
-class Outcome:
-    """What one answer run produced: update() calls, what the page showed and saved, the error, the row."""
+@dataclass(frozen=True)
+class Batch:
+    part: int
+    added: str
+    status: str | None
 
-    updates: list[dict[str, str]] = field(default_factory=list)
-    published: list[tuple[str, str]] = field(default_factory=list)  # (text, status) sent to the page
-    saves: list[str] = field(default_factory=list)  # texts saved while streaming
-    error: BaseException | None = None
-    message: Message | None = None
-    seconds: float = 0.0
+
+@dataclass
+class RecordingView:
+    """The page's side of an answer (answers.AnswerView): every batch recorded instead of pushed."""
+
+    batches: list[Batch] = field(default_factory=list)
+
+    async def show(self, part: int, added: str, status: str | None) -> None:
+        self.batches.append(Batch(part, added, status))
 
     @property
     def text(self) -> str:
-        return "".join(u.get("text") or "" for u in self.updates)
+        return "".join(b.added for b in self.batches)
 
     @property
     def statuses(self) -> list[str]:
-        return [u["status"] for u in self.updates if u.get("status")]
+        return [b.status for b in self.batches if b.status is not None]
 
 
-async def answer(
-    app_db, user: User, question: str, *, conversation_id: int = 0, save_interval: float = SAVE_INTERVAL
-) -> Outcome:
-    """Save the question, then run the chat page's own loop (`pump_answer`) without Reflex.
+@dataclass
+class Outcome:
+    """How one answer ended, what the page was sent, and the saved row."""
 
-    consume_answer fills the page's `_StreamBuffer`; pump_answer publishes it (recorded here
-    instead of sent to a browser) and saves it while it streams; the last save follows the page's
-    rule: status "error" with the plain message on a failure.
-    """
-    prepared = await chat_service.run_db(
+    end: answers.AnswerEnd
+    batches: list[Batch]
+    message: Message
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        return self.end.text
+
+    @property
+    def statuses(self) -> list[str]:
+        return [b.status for b in self.batches if b.status is not None]
+
+
+async def ask(user: User, question: str, *, conversation_id: int = 0, lang: str = "en") -> answers.AnswerJob:
+    """Save the question the way the chat page does; returns the job for its answer."""
+    prepared = await run_db(
         chat_service.prepare_question,
         user_id=user.id,
         conversation_id=conversation_id,
         agent_id=AGENT,
         question=question,
+        owner=answers.INSTANCE,
     )
-    job = {
-        "user_id": user.id,
-        "username": user.username,
-        "email": user.email,
-        "agent_id": AGENT,
-        "message_id": prepared.answer_id,
-        "conversation_id": prepared.conversation_id,
-        "contents": prepared.contents,
-        "lang": "en",
-    }
-    buffer = _StreamBuffer()
-    outcome = Outcome()
+    return answers.AnswerJob(
+        user_id=user.id,
+        username=user.username,
+        email=user.email,
+        conversation_id=prepared.conversation_id,
+        question_seq=prepared.question.seq,
+        message_id=prepared.answer_id,
+        agent_id=AGENT,
+        contents=prepared.contents,
+        lang=lang,
+    )
 
-    def update(**values: str) -> None:
-        outcome.updates.append(values)
-        buffer.update(**values)
 
-    async def publish(text: str, status: str) -> bool:
-        outcome.published.append((text, status))
-        return True
-
-    async def save(text: str) -> None:
-        outcome.saves.append(text)
-        await chat_service.save_answer(job, text, "streaming")
-
-    started = time.monotonic()
-    consumer = asyncio.create_task(chat_service.consume_answer(job, update))
-    await pump_answer(consumer, buffer, publish, save, save_interval=save_interval)
-    try:
-        consumer.result()
-    except Exception as exc:  # the page turns every failure into a saved error and an alert
-        outcome.error = exc
-        await chat_service.save_answer(job, buffer.text, "error", chat_service.plain_error(exc, "en"))
-    else:
-        await chat_service.save_answer(job, buffer.text, "complete")
-    outcome.seconds = time.monotonic() - started
-    assert buffer.text == outcome.text  # what update() was given is what the page holds
-    # The page saw the answer grow; its end reaches the page in the finished message (buffer.text).
-    assert all(outcome.text.startswith(text) for text, _ in outcome.published)
+def saved(app_db, message_id: int) -> Message:
     with Session(app_db) as session:
-        outcome.message = session.get(Message, prepared.answer_id)
-    return outcome
+        return session.get(Message, message_id)
+
+
+def ended(app_db, job: answers.AnswerJob, view: RecordingView, end: answers.AnswerEnd, seconds: float) -> Outcome:
+    """Check what holds for every ending, and collect it.
+
+    The page got its batches numbered 1..n with nothing missing, together they are the whole
+    answer (after Stop no batch follows: the page reads the rest from the database when the answer
+    has ended), and the database keeps exactly that text with the final status and plain message,
+    no longer claimed by a writer (a restart must not think it is still being written).
+    """
+    assert [b.part for b in view.batches] == list(range(1, len(view.batches) + 1))
+    assert end.parts == len(view.batches)
+    if end.status == "stopped":
+        assert end.text.startswith(view.text)
+    else:
+        assert view.text == end.text
+    assert end.status in ("complete", "stopped", "error")
+    assert bool(end.error) == (end.status == "error")
+    message = saved(app_db, job.message_id)
+    assert (message.content, message.status, message.error) == (end.text, end.status, end.error)
+    assert message.owner == "" and message.heartbeat_at is None
+    return Outcome(end, view.batches, message, seconds)
+
+
+async def answer(app_db, user: User, question: str, *, conversation_id: int = 0, lang: str = "en") -> Outcome:
+    """Save the question, then run the app's own answer (`answers.run_answer`) to its end."""
+    job = await ask(user, question, conversation_id=conversation_id, lang=lang)
+    view = RecordingView()
+    started = time.monotonic()
+    end = await answers.run_answer(job, view)
+    return ended(app_db, job, view, end, time.monotonic() - started)
 
 
 def usage_outcomes(app_db) -> list[str]:
@@ -210,89 +244,76 @@ def assert_plain(text: str) -> None:
         assert word not in text, f"{word!r} in the user's message {text!r}"
 
 
+async def upstream_outcome(emulator: EmulatorHandle, wanted: str, seconds: float = 3.0) -> str:
+    """The emulator's outcome of the last ask, once it is `wanted` (the server notices a closed
+    connection within a few event-loop turns) or when `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        outcome = (await asks(emulator))[-1]["outcome"]
+        if outcome == wanted or time.monotonic() > deadline:
+            return outcome
+        await asyncio.sleep(0.05)
+
+
 # --- every fault ends with the partial answer kept and a plain message ----------------------------
 
 
 @pytest.mark.parametrize(
-    ("fault", "error_type", "message_key", "partial"),
+    ("fault", "error_type", "message_key", "partial", "retry"),
     [
-        ("stall", fx.FabrixTimeout, "error_connection_lost", True),
-        ("drop", fx.FabrixNetworkError, "error_connection_lost", True),
-        ("stream_error", fx.FabrixUpstreamError, "error_upstream", True),
-        ("unauthorized", fx.FabrixAuthError, "error_auth", False),
-        ("server_error", fx.FabrixUnavailable, "error_unavailable", False),
-        ("unavailable", fx.FabrixUnavailable, "error_unavailable", False),
-        ("filter", fx.FabrixContentFiltered, "error_filtered", False),
+        ("stall", fx.FabrixTimeout, "error_connection_lost", True, True),
+        ("drop", fx.FabrixNetworkError, "error_connection_lost", True, True),
+        ("stream_error", fx.FabrixUpstreamError, "error_upstream", True, True),
+        ("unauthorized", fx.FabrixAuthError, "error_auth", False, False),
+        ("server_error", fx.FabrixUnavailable, "error_unavailable", False, True),
+        ("unavailable", fx.FabrixUnavailable, "error_unavailable", False, True),
+        ("filter", fx.FabrixContentFiltered, "error_filtered", False, False),
     ],
 )
 async def test_fault_keeps_the_partial_answer_with_a_plain_message(
-    app_db, user, fabrix, limiter, emulator, fault, error_type, message_key, partial
+    app_db, user, fabrix, limiter, emulator, fault, error_type, message_key, partial, retry
 ) -> None:
     full = await answer(app_db, user, "How do I plan a project?")
-    assert full.error is None and full.message.status == "complete"
+    assert full.end.status == "complete" and full.text
 
     got = await answer(app_db, user, f"How do I plan a project? #fault:{fault}")
 
-    assert isinstance(got.error, error_type), repr(got.error)
+    assert got.end.status == "error"
     if partial:
         # Some chunks arrived before the fault: the user saw them and they are saved.
         assert got.text and full.text.startswith(got.text) and got.text != full.text
-        assert got.error.received_any is True
     else:
-        assert got.text == ""
-    assert got.message.content == got.text
-    assert got.message.status == "error"
-    plain = chat_service.plain_error(got.error, "en")
-    assert got.message.error == plain
-    assert_plain(plain)
+        assert got.text == "" and not any(b.added for b in got.batches)
+    assert_plain(got.end.error)
     expected_start = i18n.t(message_key, "en", detail="").rstrip(": ")
-    assert plain.startswith(expected_start)
+    assert got.end.error.startswith(expected_start)
+    assert got.end.retry is retry
+    assert got.end.file_kept is False  # no file was attached
     assert usage_outcomes(app_db)[-1] == error_type.kind
     if fault == "stall":
         assert got.seconds < READ_TIMEOUT + 3  # ended by the read timeout, not by the emulator's 30 s stall
 
 
 async def test_text_received_before_a_stall_is_saved_during_the_stall(app_db, user, fabrix, limiter) -> None:
-    prepared = await chat_service.run_db(
-        chat_service.prepare_question, user_id=user.id, conversation_id=0, agent_id=AGENT, question="q #fault:stall"
-    )
-    job = {
-        "user_id": user.id,
-        "username": user.username,
-        "agent_id": AGENT,
-        "message_id": prepared.answer_id,
-        "conversation_id": prepared.conversation_id,
-        "contents": prepared.contents,
-    }
-    buffer = _StreamBuffer()
-
-    async def publish(text: str, status: str) -> bool:
-        return True
-
-    async def save(text: str) -> None:
-        await chat_service.save_answer(job, text, "streaming")
-
-    consumer = asyncio.create_task(chat_service.consume_answer(job, buffer.update))
-    pump = asyncio.create_task(pump_answer(consumer, buffer, publish, save, save_interval=0.2))
-    try:
-        await asyncio.sleep(0.7)  # the chunks came at once, then nothing: 0.5 s past a save interval
-        assert buffer.text and not consumer.done()
-        with Session(app_db) as session:
-            saved = session.get(Message, prepared.answer_id)
-            assert saved.content == buffer.text, "the partial answer is in the database during the stall"
-    finally:
-        await pump
-        with pytest.raises(fx.FabrixTimeout):
-            consumer.result()
+    job = await ask(user, "q #fault:stall")
+    view = RecordingView()
+    started = time.monotonic()
+    run = asyncio.create_task(answers.run_answer(job, view, save_interval=0.2))
+    await asyncio.sleep(0.7)  # the chunks came at once, then nothing: 0.5 s past a save interval
+    assert view.text and not run.done()
+    row = saved(app_db, job.message_id)
+    assert (row.content, row.status) == (view.text, "streaming"), "the partial answer is saved during the stall"
+    got = ended(app_db, job, view, await run, time.monotonic() - started)
+    assert got.end.status == "error" and got.end.error == i18n.t("error_connection_lost", "en")
 
 
 async def test_filtered_answer_says_what_the_filter_said_in_the_users_language(app_db, user, fabrix, limiter) -> None:
-    got = await answer(app_db, user, "something forbidden #fault:filter")
-    assert isinstance(got.error, fx.FabrixContentFiltered)
-    assert "blocked by the content filter (demo)" in chat_service.plain_error(got.error, "en")
-    korean = chat_service.plain_error(got.error, "ko")
-    assert "콘텐츠 필터에 의해 차단된 요청입니다" in korean
-    assert not chat_service.retry_makes_sense(got.error)
+    english = await answer(app_db, user, "something forbidden #fault:filter")
+    assert "blocked by the content filter (demo)" in english.end.error
+    korean = await answer(app_db, user, "something forbidden #fault:filter", lang="ko")
+    assert "콘텐츠 필터에 의해 차단된 요청입니다" in korean.end.error
+    assert korean.message.error == korean.end.error
+    assert not english.end.retry and not korean.end.retry  # asking the same again is blocked again
 
 
 async def test_upstream_429_honours_retry_after_in_the_limiter(
@@ -308,11 +329,11 @@ async def test_upstream_429_honours_retry_after_in_the_limiter(
     monkeypatch.setattr(limiter, "penalize", spy)
     got = await answer(app_db, user, "busy? #fault:rate_limit")
 
-    assert isinstance(got.error, fx.FabrixRateLimited) and got.error.retry_after == 2.0
     assert sleeps == [2.0, 2.0]  # Retry-After: 2 is short enough to retry inside the ask, twice
     assert penalties == [2.0]  # then every later request waits until FabriX's time is up
-    assert got.text == "" and got.message.status == "error"
-    assert got.message.error == "Server is busy, try again in 2 s."
+    assert got.text == "" and got.end.status == "error"
+    assert got.end.error == "Server is busy, try again in 2 s." and got.end.retry
+    assert usage_outcomes(app_db)[-1] == fx.FabrixRateLimited.kind
     assert [r["status"] for r in await asks(emulator)] == [429, 429, 429]
     snapshot = await limiter.snapshot()
     assert 1.0 < snapshot.current_wait_seconds <= 2.0
@@ -324,16 +345,14 @@ async def test_upstream_429_honours_retry_after_in_the_limiter(
 async def test_one_server_error_before_the_first_byte_is_retried(app_db, user, fabrix, limiter, emulator) -> None:
     await set_fault(emulator, "server_error", count=1)
     got = await answer(app_db, user, "Explain retries")
-    assert got.error is None
-    assert "Explain retries" in got.text and got.message.status == "complete"
-    assert got.message.content == got.text
+    assert got.end.status == "complete" and "Explain retries" in got.text
     assert [r["status"] for r in await asks(emulator)] == [500, 200]
     assert usage_outcomes(app_db) == ["ok"]
 
 
 async def test_a_drop_after_content_is_not_retried(app_db, user, fabrix, limiter, emulator, sleeps) -> None:
     got = await answer(app_db, user, "Explain retries #fault:drop")
-    assert isinstance(got.error, fx.FabrixNetworkError) and got.text
+    assert got.end.status == "error" and got.text
     log = await asks(emulator)
     assert len(log) == 1 and log[0]["outcome"] == "dropped"
     assert sleeps == []
@@ -360,6 +379,29 @@ async def test_agent_list_gives_up_on_a_closed_port_with_a_plain_message(app_db,
     assert chat_service.plain_error(info.value) == i18n.t("error_network", "en")
 
 
+# --- Stop ----------------------------------------------------------------------------------------
+
+
+async def test_stop_while_streaming_closes_the_request_and_keeps_the_partial_answer(
+    app_db, user, fabrix, limiter, emulator
+) -> None:
+    job = await ask(user, "Tell me slowly #fault:slow")
+    view = RecordingView()
+    started = time.monotonic()
+    run = asyncio.create_task(answers.run_answer(job, view))
+    deadline = time.monotonic() + 3
+    while not view.text:
+        assert time.monotonic() < deadline, "no text streamed"
+        await asyncio.sleep(0.05)
+    await answers.request_stop(job.message_id)
+    end = await asyncio.wait_for(run, 1)
+    got = ended(app_db, job, view, end, time.monotonic() - started)
+
+    assert got.end.status == "stopped" and got.text and got.end.error == ""
+    assert await upstream_outcome(emulator, "disconnected") == "disconnected"
+    assert usage_outcomes(app_db)[-1] == "stopped"
+
+
 # --- the rate limiter as the user meets it ---------------------------------------------------------
 
 
@@ -368,16 +410,17 @@ async def test_over_budget_answer_waits_transparently_showing_waiting_for_capaci
 ) -> None:
     monkeypatch.setattr(chat_service, "_limiter", RateLimiter(rpm=1, tpm=BIG, window_seconds=2))
     first = await answer(app_db, user, "First question")
-    assert first.error is None and WAITING not in first.statuses
+    assert first.end.status == "complete" and WAITING not in first.statuses
 
     second = await answer(app_db, user, "Second question", conversation_id=first.message.conversation_id)
 
-    assert second.error is None and second.message.status == "complete"
-    assert "Second question" in second.text and second.message.content == second.text
-    waited = next(i for i, u in enumerate(second.updates) if u.get("status") == WAITING)
-    first_text = next(i for i, u in enumerate(second.updates) if u.get("text"))
+    assert second.end.status == "complete" and "Second question" in second.text
+    waited = next(i for i, b in enumerate(second.batches) if b.status == WAITING)
+    first_text = next(i for i, b in enumerate(second.batches) if b.added)
     assert waited < first_text
-    assert any(u.get("status") == "" for u in second.updates[waited:first_text])  # the notice is cleared
+    assert second.batches[waited].added == ""  # the notice is a status line, never part of the answer
+    # The notice is cleared when the answer starts (at the latest with its first text).
+    assert any(b.status == "" for b in second.batches[waited + 1 : first_text + 1])
     assert second.seconds > 0.5  # it really waited for the window to move
 
 
@@ -386,18 +429,16 @@ async def test_past_the_max_wait_the_user_is_told_the_real_wait(app_db, user, fa
     monkeypatch.setattr(chat_service, "_limiter", RateLimiter(rpm=1, tpm=BIG, window_seconds=30))
     assert get_settings().rate_limit.chat_max_wait_seconds == 10
     first = await answer(app_db, user, "First question")
-    assert first.error is None
+    assert first.end.status == "complete"
     await clear_request_log(emulator)
 
     second = await answer(app_db, user, "Second question")
 
-    assert isinstance(second.error, RateLimited)
     assert second.seconds < 1  # refused at once: sleeping 10 s and failing anyway helps no one
-    seconds = math.ceil(second.error.retry_after)
-    assert 25 <= seconds <= 30
-    plain = chat_service.plain_error(second.error, "en")
-    assert plain == f"Server is busy, try again in {seconds} s."
-    assert second.message.status == "error" and second.message.error == plain
+    busy = re.fullmatch(r"Server is busy, try again in (\d+) s\.", second.end.error)
+    assert busy, second.end.error
+    assert 25 <= int(busy[1]) <= 30
+    assert second.end.status == "error" and second.end.retry
     assert await asks(emulator) == []  # FabriX was never asked
     assert usage_outcomes(app_db)[-1] == "busy"
 
@@ -406,34 +447,26 @@ async def test_short_max_wait_refuses_even_a_short_wait(app_db, user, fabrix, mo
     monkeypatch.setattr(chat_service, "_limiter", RateLimiter(rpm=1, tpm=BIG, window_seconds=2))
     settings = get_settings()
     short = replace(settings, rate_limit=replace(settings.rate_limit, chat_max_wait_seconds=0.5))
-    monkeypatch.setattr(chat_service, "get_settings", lambda: short)
+    monkeypatch.setattr(answers, "get_settings", lambda: short)
     await answer(app_db, user, "First question")
     second = await answer(app_db, user, "Second question")
-    assert isinstance(second.error, RateLimited)
-    assert chat_service.plain_error(second.error) == "Server is busy, try again in 2 s."
+    assert second.end.status == "error"
+    assert second.end.error == "Server is busy, try again in 2 s."
 
 
 async def test_stopping_while_waiting_for_capacity_records_a_stop(app_db, user, fabrix, emulator, monkeypatch) -> None:
     monkeypatch.setattr(chat_service, "_limiter", RateLimiter(rpm=1, tpm=BIG, window_seconds=5))
     await answer(app_db, user, "First question")
     await clear_request_log(emulator)
-    prepared = await chat_service.run_db(
-        chat_service.prepare_question, user_id=user.id, conversation_id=0, agent_id=AGENT, question="Second"
-    )
-    job = {
-        "user_id": user.id,
-        "username": user.username,
-        "agent_id": AGENT,
-        "message_id": prepared.answer_id,
-        "contents": prepared.contents,
-    }
-    statuses: list[str] = []
-    task = asyncio.create_task(chat_service.consume_answer(job, lambda **v: statuses.append(v.get("status", ""))))
+    job = await ask(user, "Second")
+    view = RecordingView()
+    started = time.monotonic()
+    run = asyncio.create_task(answers.run_answer(job, view))
     await asyncio.sleep(0.3)
-    assert statuses == [WAITING]
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    assert view.batches == [Batch(1, "", WAITING)]
+    await answers.request_stop(job.message_id)
+    got = ended(app_db, job, view, await asyncio.wait_for(run, 1), time.monotonic() - started)
+    assert got.end.status == "stopped" and got.text == ""
     assert usage_outcomes(app_db)[-1] == "stopped"
     assert await asks(emulator) == []
 
@@ -451,7 +484,6 @@ async def test_an_unexpected_failure_keeps_the_partial_answer_and_is_not_counted
 
     monkeypatch.setattr(fabrix, "stream_answer", breaks_after_some_text)
     got = await answer(app_db, user, "Explain budgets")
-    assert isinstance(got.error, RuntimeError)
-    assert got.text and got.message.content == got.text and got.message.status == "error"
-    assert got.message.error == i18n.t("error_generic", "en")
+    assert got.end.status == "error" and got.text
+    assert got.end.error == i18n.t("error_generic", "en")
     assert usage_outcomes(app_db) == ["error"]  # the admin's usage page must not count it as answered

@@ -1,17 +1,24 @@
 """The chat page's event handlers called directly, without a browser.
 
 How: under pytest Reflex allows building the state tree by hand (`rx.State(_reflex_internal_init=True)`
-creates the root with every substate), the handler's function is `ChatState.NAME.fn`, and the
-database is a temp SQLite (`app_db`). User B's browser is a ChatState holding B's session token;
-every handler is then called with user A's ids (and with A's ids forged into B's state, as a
-tampered client could not do but a bug might): nothing of A's shows, and A's data never changes.
+creates the root with every registered substate); a `Tab` holds one such tree with a session cookie
+and a URL, and `tab.run(SomeState.handler, ...)` calls the handler's function on that tab's instance
+of `SomeState`, as Reflex does. The database is a temp SQLite (`app_db`), and no answer is ever
+asked of FabriX (`answers.run_answer` fails the test if it is reached without being replaced).
+
+User B's browser is a tab holding B's session token; every handler is then called with user A's ids
+(and with A's ids forged into B's state, as a tampered client could not do but a bug might):
+nothing of A's shows in any state of B's tab, and A's data never changes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
+import inspect
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import reflex as rx
@@ -22,11 +29,19 @@ from fabrix_chat.fabrix.client import Agent
 from fabrix_chat.models import Conversation, Message
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import users as users_repo
+from fabrix_chat.services import answers, live
 from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import chat as chat_service
 from fabrix_chat.services import files as file_service
-from fabrix_chat.state import chat as chat_state
+from fabrix_chat.services.files import StoredFile
+from fabrix_chat.state import live_answer as live_answer_module
+from fabrix_chat.state.agents import AgentState
+from fabrix_chat.state.auth import AuthState
 from fabrix_chat.state.chat import ChatState, MessageView, conversation_items, message_view
+from fabrix_chat.state.composer import ComposerState
+from fabrix_chat.state.conversation import ConversationState
+from fabrix_chat.state.live_answer import LiveAnswerState
+from fabrix_chat.state.sidebar import SidebarState
 from tests.conftest import session_headers
 
 AGENTS = [
@@ -34,22 +49,104 @@ AGENTS = [
     Agent(id="7c9e6679-7425-40de-944b-e07fc1f90ae7", label="Code Helper"),
 ]
 NOT_FOUND = "Conversation not found."
+FIELD_MARKER = "_rx_state_"  # how a var is named in what Reflex sends the browser
+CHAT_STATES = (ChatState, ConversationState, LiveAnswerState, SidebarState, AgentState, ComposerState)
+REAL_RUN_ANSWER = answers.run_answer
 
 
-def make_state(token: str = "", path: str = "/chat") -> ChatState:
-    """A fresh state tree as one browser tab has it, with its session cookie and URL."""
-    root = rx.State(_reflex_internal_init=True)
-    state = root.get_substate(ChatState.get_full_name().split(".")[1:])
-    root.router = RouterData(url=ReflexURL(f"http://testserver{path}"), headers=session_headers(token))
-    return state
+# --- one browser tab --------------------------------------------------------------------------
 
 
-async def call(handler, state: ChatState, *args):
-    """Run an event handler's function the way Reflex does, returning what it returned."""
-    result = handler.fn(state, *args)
-    if asyncio.iscoroutine(result):
-        result = await result
-    return result
+class Tab:
+    """One browser tab: a fresh state tree with its session cookie and URL."""
+
+    def __init__(self, token: str = "", path: str = "/chat") -> None:
+        self.root = rx.State(_reflex_internal_init=True)
+        self.token = token
+        self.visit(path)
+
+    def visit(self, path: str = "/chat", token: str | None = None) -> None:
+        """The tab's URL (and cookie, when another user signs in on it) for the next handler."""
+        if token is not None:
+            self.token = token
+        self.root.router = RouterData(url=ReflexURL(f"http://testserver{path}"), headers=session_headers(self.token))
+
+    def get(self, state_cls):
+        return self.root.get_substate(state_cls.get_full_name().split(".")[1:])
+
+    @property
+    def chat(self) -> ChatState:
+        return self.get(ChatState)
+
+    @property
+    def conversation(self) -> ConversationState:
+        return self.get(ConversationState)
+
+    @property
+    def live(self) -> LiveAnswerState:
+        return self.get(LiveAnswerState)
+
+    @property
+    def sidebar(self) -> SidebarState:
+        return self.get(SidebarState)
+
+    @property
+    def agents(self) -> AgentState:
+        return self.get(AgentState)
+
+    @property
+    def composer(self) -> ComposerState:
+        return self.get(ComposerState)
+
+    async def run(self, handler, *args: Any) -> Any:
+        """Run an event handler on this tab the way Reflex does: what it returned, or the list of
+        what it yielded."""
+        result = handler.fn(self.get(handler.state), *args)
+        if inspect.isasyncgen(result):
+            return [item async for item in result]
+        if inspect.iscoroutine(result):
+            return await result
+        return result
+
+    def held(self) -> str:
+        """Everything the tab holds: every var of every state, backend-only ones included, and
+        what the browser would be sent on a full update."""
+        values = {}
+        pending = [self.root]
+        while pending:
+            state = pending.pop()
+            pending.extend(state.substates.values())
+            values[state.get_full_name()] = {name: state.get_value(name) for name in type(state).__fields__}
+        return repr(values) + repr(self.root.dict())
+
+    def sent(self, state_cls) -> set[str]:
+        """The vars of `state_cls` the next update sends the browser (what changed since `clean`)."""
+        delta = self.root.get_delta()
+        return {name.removesuffix(FIELD_MARKER) for name in delta.get(state_cls.get_full_name(), {})}
+
+    def clean(self) -> None:
+        """As after an update was sent: nothing is dirty."""
+        self.root.get_delta()
+        self.root._clean()
+
+
+def js_of(event) -> str:
+    """The JavaScript of an rx.call_script event ("" for any other event)."""
+    for name, value in getattr(event, "args", ()):
+        if name._js_expr == "javascript_code":
+            return value._var_value
+    return ""
+
+
+def own_values(state) -> dict[str, Any]:
+    """The vars a state class declares itself (its parents' are their own)."""
+    cls = type(state)
+    parent = cls.get_parent_state()
+    inherited = set(parent.__fields__) if parent is not None else set()
+    return {name: state.get_value(name) for name in cls.__fields__ if name not in inherited}
+
+
+# --- data ---------------------------------------------------------------------------------------
 
 
 def signed_in(engine, username: str) -> tuple[int, str]:
@@ -75,6 +172,20 @@ def conversation_of(engine, user_id: int, title: str, turns: list[tuple[str, str
         return conversation.id
 
 
+def long_conversation(engine, user_id: int, count: int, text: str = "") -> int:
+    """A conversation of `count` messages, question and answer in turn, numbered in their text."""
+    turns = [("user" if i % 2 == 0 else "assistant", f"message {i} {text}") for i in range(count)]
+    return conversation_of(engine, user_id, "Long one", turns)
+
+
+def many_conversations(engine, user_id: int, count: int) -> None:
+    """`count` conversations titled "Chat 00", "Chat 01", ... (the last is the newest)."""
+    with Session(engine, expire_on_commit=False) as session:
+        for i in range(count):
+            conv_repo.create_conversation(session=session, user_id=user_id, title=f"Chat {i:02d}")
+        session.commit()
+
+
 def snapshot(engine, conversation_id: int) -> tuple:
     """Everything stored about one conversation, to compare before and after."""
     with Session(engine) as session:
@@ -87,6 +198,25 @@ def snapshot(engine, conversation_id: int) -> tuple:
             conversation.agent_id if conversation else None,
             [(m.seq, m.role, m.content, m.status) for m in messages],
         )
+
+
+def stored_messages(engine, user_id: int, conversation_id: int) -> list[Message]:
+    with Session(engine) as session:
+        return conv_repo.get_messages(session=session, user_id=user_id, conversation_id=conversation_id) or []
+
+
+@pytest.fixture(autouse=True)
+def no_fabrix(monkeypatch):
+    """No test asks FabriX: asking only saves the question and returns the streaming event, and a
+    test that runs the stream gives its own answer. Answers are followed on an in-process board."""
+
+    async def must_not_run(*_a, **_kw):
+        raise AssertionError("answers.run_answer was run")
+
+    monkeypatch.setattr(answers, "run_answer", must_not_run)
+    live.set_board(live.MemoryBoard())
+    yield
+    live.set_board(None)
 
 
 @pytest.fixture
@@ -113,242 +243,388 @@ def two_users(app_db, agents):
     return {"a": a_id, "a_token": a_token, "b": b_id, "b_token": b_token, "secret": secret}
 
 
-def shows_nothing_of_alice(state: ChatState) -> None:
-    """B's state holds nothing of A's conversation."""
-    dumped = repr(state.dict())
-    for leak in ("merger", "BLUE-HERON", "secret merger code"):
-        assert leak not in dumped, f"{leak!r} leaked into the other user's state"
+@pytest.fixture
+async def alice_answering(app_db, two_users, monkeypatch):
+    """User A's next answer being written in this process right now; its text so far is a secret."""
+    with Session(app_db, expire_on_commit=False) as session:
+        prepared = chat_service.prepare_question(
+            session=session,
+            user_id=two_users["a"],
+            conversation_id=two_users["secret"],
+            agent_id=AGENTS[1].id,
+            question="And the backup code?",
+            owner=answers.INSTANCE,
+        )
+        session.commit()
+
+    async def upstream(job, update):
+        update(text="The backup code is BLUE-HERON-43.")
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(answers, "consume_answer", upstream)
+    shown = asyncio.Event()
+
+    class AlicesPage:
+        async def show(self, part: int, added: str, status: str | None) -> None:
+            shown.set()
+
+    job = answers.AnswerJob(
+        user_id=two_users["a"],
+        username="alice",
+        email="alice@example.com",
+        conversation_id=two_users["secret"],
+        question_seq=prepared.question.seq,
+        message_id=prepared.answer_id,
+        agent_id=AGENTS[1].id,
+        contents=prepared.contents,
+    )
+    task = asyncio.create_task(REAL_RUN_ANSWER(job, AlicesPage()))
+    await asyncio.wait_for(shown.wait(), 5)
+    yield {**two_users, "answer_id": prepared.answer_id, "task": task}
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+
+
+@pytest.fixture
+def stops(monkeypatch) -> list[int]:
+    """The answers Stop was requested for (none is running: the request is only recorded)."""
+    requested: list[int] = []
+
+    async def request_stop(message_id: int) -> None:
+        requested.append(message_id)
+
+    monkeypatch.setattr(answers, "request_stop", request_stop)
+    return requested
+
+
+def shows_nothing_of_alice(tab: Tab) -> None:
+    """B's tab holds nothing of A's conversation, in any of its states."""
+    held = tab.held()
+    for leak in ("merger", "BLUE-HERON", "backup code"):
+        assert leak not in held, f"{leak!r} leaked into the other user's tab"
 
 
 # --- another user's conversation ------------------------------------------------------------
 
 
-@pytest.mark.asyncio
 async def test_page_of_another_users_conversation_is_not_found(app_db, two_users):
-    state = make_state(two_users["b_token"], f"/chat/{two_users['secret']}")
-    await call(ChatState.load_page, state)
-    assert state.not_found
-    assert state.messages == [] and state.conversation_title == "" and state.conversation_id == 0
-    assert state.conversations == []
-    shows_nothing_of_alice(state)
+    tab = Tab(two_users["b_token"], f"/chat/{two_users['secret']}")
+    await tab.run(ChatState.load_page)
+    conversation = tab.conversation
+    assert conversation.not_found
+    assert conversation.messages == [] and conversation.added == [] and not conversation.has_earlier
+    assert conversation.conversation_title == "" and conversation.conversation_id == 0
+    assert tab.sidebar.conversations == []
+    assert tab.live.elsewhere_id == 0
+    shows_nothing_of_alice(tab)
 
 
-@pytest.mark.asyncio
+async def test_earlier_messages_of_another_users_conversation_are_not_found(app_db, two_users):
+    long_id = long_conversation(app_db, two_users["a"], 120, "merger")
+    before = snapshot(app_db, long_id)
+    tab = Tab(two_users["b_token"])
+    await tab.run(ChatState.load_page)
+    # Forged: A's conversation open in B's tab, its newest page (without its text) shown.
+    tab.conversation.conversation_id = long_id
+    tab.conversation.messages = [MessageView(id=0, seq=seq) for seq in range(70, 120)]
+    tab.conversation.has_earlier = True
+    await tab.run(ConversationState.show_earlier)
+    assert tab.conversation.not_found and tab.conversation.messages == [] and not tab.conversation.has_earlier
+    assert snapshot(app_db, long_id) == before
+    shows_nothing_of_alice(tab)
+
+
 async def test_delete_of_another_users_conversation_is_not_found(app_db, two_users):
     before = snapshot(app_db, two_users["secret"])
-    state = make_state(two_users["b_token"])
-    await call(ChatState.ask_delete, state, two_users["secret"])
-    assert state.delete_id == 0 and state.delete_title == ""
-    assert state.alert_text == NOT_FOUND
+    tab = Tab(two_users["b_token"])
+    await tab.run(SidebarState.ask_delete, two_users["secret"])
+    assert tab.sidebar.delete_id == 0 and tab.sidebar.delete_title == ""
+    assert tab.chat.alert_text == NOT_FOUND
     # Even with the id forged into the dialog, the delete does not happen.
-    state.delete_id = two_users["secret"]
-    await call(ChatState.confirm_delete, state)
-    assert state.alert_text == NOT_FOUND
+    tab.sidebar.delete_id = two_users["secret"]
+    await tab.run(SidebarState.confirm_delete)
+    assert tab.chat.alert_text == NOT_FOUND
     assert snapshot(app_db, two_users["secret"]) == before
-    shows_nothing_of_alice(state)
+    shows_nothing_of_alice(tab)
 
 
-@pytest.mark.asyncio
 async def test_rename_of_another_users_conversation_is_not_found(app_db, two_users):
     before = snapshot(app_db, two_users["secret"])
-    state = make_state(two_users["b_token"])
-    await call(ChatState.ask_rename, state, two_users["secret"])
-    assert state.rename_id == 0 and state.rename_title == ""
-    assert state.alert_text == NOT_FOUND
-    state.rename_id = two_users["secret"]
-    state.rename_title = "pwned"
-    await call(ChatState.confirm_rename, state)
-    assert state.alert_text == NOT_FOUND
+    tab = Tab(two_users["b_token"])
+    await tab.run(SidebarState.ask_rename, two_users["secret"])
+    assert tab.sidebar.rename_id == 0 and tab.sidebar.rename_title == ""
+    assert tab.chat.alert_text == NOT_FOUND
+    tab.sidebar.rename_id = two_users["secret"]
+    tab.sidebar.rename_title = "pwned"
+    await tab.run(SidebarState.confirm_rename)
+    assert tab.chat.alert_text == NOT_FOUND
     assert snapshot(app_db, two_users["secret"]) == before
+    shows_nothing_of_alice(tab)
 
 
-@pytest.mark.asyncio
 async def test_agent_choice_for_another_users_conversation_is_not_found(app_db, two_users):
     before = snapshot(app_db, two_users["secret"])
-    state = make_state(two_users["b_token"])
-    await call(ChatState.load_agents, state)
-    state.conversation_id = two_users["secret"]
-    await call(ChatState.select_agent, state, AGENTS[0].id)
-    assert state.not_found
+    tab = Tab(two_users["b_token"])
+    await tab.run(AgentState.load_agents)
+    tab.conversation.conversation_id = two_users["secret"]
+    await tab.run(AgentState.select_agent, AGENTS[0].id)
+    assert tab.conversation.not_found and tab.conversation.conversation_id == 0
     assert snapshot(app_db, two_users["secret"]) == before
+    shows_nothing_of_alice(tab)
 
 
-@pytest.mark.asyncio
 async def test_asking_in_another_users_conversation_is_not_found(app_db, two_users):
     before = snapshot(app_db, two_users["secret"])
-    state = make_state(two_users["b_token"])
-    await call(ChatState.load_agents, state)
-    state.conversation_id = two_users["secret"]
-    result = await call(ChatState.send_message, state, {"message": "Tell me the code again"})
-    assert state.not_found and not state.streaming
-    assert state._job == {}
+    tab = Tab(two_users["b_token"])
+    await tab.run(AgentState.load_agents)
+    tab.conversation.conversation_id = two_users["secret"]
+    result = await tab.run(ConversationState.send_message, {"message": "Tell me the code again"})
+    assert tab.conversation.not_found and tab.conversation.added == []
+    assert not tab.live.streaming and tab.live.live_id == 0 and tab.live._job is None
     # The question is given back to the composer, not lost and not stored anywhere.
     assert "Tell me the code again" in str(result)
     assert snapshot(app_db, two_users["secret"]) == before
     with Session(app_db) as session:
         assert session.exec(select(Conversation).where(Conversation.user_id == two_users["b"])).all() == []
+    shows_nothing_of_alice(tab)
 
 
-@pytest.mark.asyncio
-async def test_regenerate_and_edit_in_another_users_conversation_are_not_found(app_db, two_users):
+@pytest.mark.parametrize("forged_into", ["messages", "added"])
+@pytest.mark.parametrize("action", ["regenerate", "edit"])
+async def test_regenerate_and_edit_in_another_users_conversation_are_not_found(app_db, two_users, action, forged_into):
     before = snapshot(app_db, two_users["secret"])
-    with Session(app_db) as session:
-        alice_messages = conv_repo.get_messages(
-            session=session, user_id=two_users["a"], conversation_id=two_users["secret"]
-        )
-    for action in ("regenerate", "edit"):
-        state = make_state(two_users["b_token"])
-        await call(ChatState.load_agents, state)
-        state.conversation_id = two_users["secret"]
-        state.messages = [message_view(m) for m in alice_messages]
-        if action == "regenerate":
-            await call(ChatState.regenerate, state)
-        else:
-            await call(ChatState.start_edit, state, 0)
-            await call(ChatState.set_edit_text, state, "Replace Alice's question")
-            await call(ChatState.save_edit, state)
-        assert state.not_found and state.messages == [] and not state.streaming, action
-        assert snapshot(app_db, two_users["secret"]) == before, action
+    alice_messages = stored_messages(app_db, two_users["a"], two_users["secret"])
+    tab = Tab(two_users["b_token"])
+    await tab.run(AgentState.load_agents)
+    tab.conversation.conversation_id = two_users["secret"]
+    setattr(tab.conversation, forged_into, [message_view(m) for m in alice_messages])
+    if action == "regenerate":
+        await tab.run(ConversationState.regenerate)
+    else:
+        await tab.run(ConversationState.start_edit, 0)
+        await tab.run(ConversationState.set_edit_text, "Replace Alice's question")
+        await tab.run(ConversationState.save_edit)
+    conversation = tab.conversation
+    assert conversation.not_found and conversation.messages == [] and conversation.added == []
+    assert not tab.live.streaming and tab.live._job is None
+    assert snapshot(app_db, two_users["secret"]) == before
+    shows_nothing_of_alice(tab)
 
 
-@pytest.mark.asyncio
 async def test_search_never_finds_another_users_conversations(app_db, two_users):
-    state = make_state(two_users["b_token"])
+    tab = Tab(two_users["b_token"])
     for query in ("merger", "BLUE-HERON", ""):
-        await call(ChatState.set_search_query, state, query)
-        assert state.conversations == []
+        await tab.run(SidebarState.set_search_query, query)
+        assert tab.sidebar.conversations == [] and not tab.sidebar.has_more
+    shows_nothing_of_alice(tab)
 
 
-@pytest.mark.asyncio
-async def test_stop_never_stops_another_users_answer(app_db, two_users):
-    async def forever():
-        await asyncio.sleep(3600)
-
-    task = asyncio.create_task(forever())
-    chat_state._RUNNING[987654] = chat_state._Running(user_id=two_users["a"], task=task)
-    try:
-        state = make_state(two_users["b_token"])
-        state._stream_message_id = 987654
-        await call(ChatState.stop_generating, state)
-        await asyncio.sleep(0)
-        assert not task.cancelled()
-    finally:
-        chat_state._RUNNING.pop(987654, None)
-        task.cancel()
+async def test_stop_with_nothing_running_stops_nothing(app_db, two_users, stops):
+    tab = Tab(two_users["b_token"], f"/chat/{two_users['secret']}")
+    await tab.run(ChatState.load_page)
+    assert await tab.run(LiveAnswerState.stop_generating) is None
+    # An answer this tab streamed earlier has ended: its id stays, but Stop does not touch it.
+    tab.live.live_id = 987654
+    assert await tab.run(LiveAnswerState.stop_generating) is None
+    assert stops == [] and tab.chat.alert_text == ""
 
 
-@pytest.mark.asyncio
+@pytest.mark.parametrize("forged", ["live_id", "elsewhere_id"])
+async def test_stop_never_stops_another_users_answer(app_db, alice_answering, forged):
+    before = snapshot(app_db, alice_answering["secret"])
+    tab = Tab(alice_answering["b_token"])
+    await tab.run(ChatState.load_page)
+    if forged == "live_id":
+        tab.live.streaming, tab.live.live_id = True, alice_answering["answer_id"]
+        tab.live.live_conversation_id = alice_answering["secret"]
+    else:
+        tab.live.elsewhere_id = alice_answering["answer_id"]
+    await tab.run(LiveAnswerState.stop_generating)
+    await asyncio.sleep(0.2)
+    assert not alice_answering["task"].done(), "A's answer was stopped by B"
+    assert snapshot(app_db, alice_answering["secret"]) == before
+
+
+async def test_resync_never_sends_another_users_message(app_db, two_users):
+    alice_answer = stored_messages(app_db, two_users["a"], two_users["secret"])[1]
+    tab = Tab(two_users["b_token"])
+    await tab.run(ChatState.load_page)
+    for request in (f"{alice_answer.id}:1", str(alice_answer.id), "0", "x:1", ""):
+        assert await tab.run(LiveAnswerState.resync, request) is None, request
+    # Forged: A's answer listed as streamed into this tab, in A's conversation.
+    tab.conversation.conversation_id = two_users["secret"]
+    tab.conversation.added = [MessageView(id=alice_answer.id, seq=1, role="assistant", live=True)]
+    assert await tab.run(LiveAnswerState.resync, f"{alice_answer.id}:2") is None
+    tab.live.live_id, tab.live.live_conversation_id = alice_answer.id, two_users["secret"]
+    assert await tab.run(LiveAnswerState.resync, f"{alice_answer.id}:3") is None
+    shows_nothing_of_alice(tab)
+
+
+@pytest.mark.parametrize("forged_into", ["live_id", "added"])
+async def test_resync_never_sends_another_users_running_answer(app_db, alice_answering, forged_into):
+    answer_id = alice_answering["answer_id"]
+    tab = Tab(alice_answering["b_token"])
+    await tab.run(ChatState.load_page)
+    if forged_into == "live_id":
+        tab.live.streaming, tab.live.live_id = True, answer_id
+        tab.live.live_conversation_id = alice_answering["secret"]
+    else:
+        tab.conversation.conversation_id = alice_answering["secret"]
+        tab.conversation.added = [MessageView(id=answer_id, seq=3, role="assistant", live=True)]
+    result = await tab.run(LiveAnswerState.resync, f"{answer_id}:1")
+    assert "BLUE-HERON" not in str(result)
+
+
+async def test_watching_another_users_answer_shows_nothing(app_db, alice_answering, monkeypatch):
+    monkeypatch.setattr(live_answer_module, "ELSEWHERE_POLL_SECONDS", 0.01)
+    before = snapshot(app_db, alice_answering["secret"])
+    answer_id = alice_answering["answer_id"]
+    tab = Tab(alice_answering["b_token"])
+    await tab.run(ChatState.load_page)
+    # The event's id comes from the browser: one the tab was not told of is not watched.
+    await asyncio.wait_for(tab.run(LiveAnswerState.watch_elsewhere, answer_id), 2)
+    assert tab.conversation.messages == [] and not tab.conversation.not_found
+    # Forged: A's conversation open and A's answer marked as written elsewhere.
+    tab.conversation.conversation_id = alice_answering["secret"]
+    tab.live.elsewhere_id = answer_id
+    await asyncio.wait_for(tab.run(LiveAnswerState.watch_elsewhere, answer_id), 2)
+    assert tab.conversation.not_found and tab.conversation.messages == []
+    assert not alice_answering["task"].done()
+    assert snapshot(app_db, alice_answering["secret"]) == before
+    shows_nothing_of_alice(tab)
+
+
 async def test_stream_answer_takes_nothing_from_the_browser(app_db, two_users):
     """The background event that streams has no parameters: a browser cannot hand it a job."""
-    assert list(ChatState.stream_answer._get_type_hints()) in ([], ["return"])
+    assert list(LiveAnswerState.stream_answer._get_type_hints()) in ([], ["return"])
+    tab = Tab(two_users["b_token"])
+    await tab.run(ChatState.load_page)
+    tab.clean()
+    # Sent by a browser with no question asked: nothing streams, nothing changes.
+    assert await tab.run(LiveAnswerState.stream_answer) == []
+    assert not tab.live.streaming and tab.sent(LiveAnswerState) == set()
 
 
-@pytest.mark.asyncio
-async def test_signed_out_browser_is_sent_to_log_in_and_changes_nothing(app_db, two_users):
+async def test_signed_out_browser_is_sent_to_log_in_and_changes_nothing(app_db, two_users, stops):
     before = snapshot(app_db, two_users["secret"])
-    state = make_state("")
-    state.delete_id = two_users["secret"]
-    state.rename_id = two_users["secret"]
-    state.rename_title = "pwned"
-    state.conversation_id = two_users["secret"]
+    alice_answer = stored_messages(app_db, two_users["a"], two_users["secret"])[1]
+    tab = Tab("")
+    tab.sidebar.delete_id = two_users["secret"]
+    tab.sidebar.rename_id = two_users["secret"]
+    tab.sidebar.rename_title = "pwned"
+    tab.conversation.conversation_id = two_users["secret"]
+    tab.live.streaming, tab.live.live_id = True, alice_answer.id
     for handler, args in (
         (ChatState.load_page, ()),
-        (ChatState.ask_delete, (two_users["secret"],)),
-        (ChatState.confirm_delete, ()),
-        (ChatState.ask_rename, (two_users["secret"],)),
-        (ChatState.confirm_rename, ()),
-        (ChatState.select_agent, (AGENTS[0].id,)),
-        (ChatState.set_search_query, ("merger",)),
-        (ChatState.regenerate, ()),
-        (ChatState.stop_generating, ()),
-        (ChatState.load_agents, ()),
+        (SidebarState.ask_delete, (two_users["secret"],)),
+        (SidebarState.confirm_delete, ()),
+        (SidebarState.ask_rename, (two_users["secret"],)),
+        (SidebarState.confirm_rename, ()),
+        (SidebarState.set_search_query, ("merger",)),
+        (SidebarState.show_more, ()),
+        (AgentState.select_agent, (AGENTS[0].id,)),
+        (AgentState.load_agents, ()),
+        (ConversationState.show_earlier, ()),
+        (LiveAnswerState.stop_generating, ()),
+        (LiveAnswerState.resync, (f"{alice_answer.id}:1",)),
+        (ComposerState.remove_file, ()),
     ):
-        result = await call(handler, state, *args)
-        if handler is not ChatState.regenerate:  # nothing to regenerate: returns before the check
-            assert "/login" in str(result), handler.fn.__name__
-    result = await call(ChatState.send_message, state, {"message": "hello"})
+        result = await tab.run(handler, *args)
+        assert "/login" in str(result), handler.fn.__name__
+    result = await tab.run(ConversationState.send_message, {"message": "hello"})
     assert "/login" in str(result)
     assert snapshot(app_db, two_users["secret"]) == before
-    assert state.conversations == [] and state.messages == []
+    assert stops == []
+    assert tab.sidebar.conversations == [] and tab.conversation.messages == [] and tab.conversation.added == []
+    shows_nothing_of_alice(tab)
 
 
 # --- one's own conversations ----------------------------------------------------------------
 
 
-@pytest.mark.asyncio
 async def test_own_conversation_opens_with_its_agent(app_db, two_users):
-    state = make_state(two_users["a_token"], f"/chat/{two_users['secret']}")
-    await call(ChatState.load_agents, state)
-    assert state.selected_agent_id == AGENTS[0].id
-    await call(ChatState.load_page, state)
-    assert not state.not_found
-    assert [m.content for m in state.messages] == ["What is the secret merger code?", "The code is BLUE-HERON-42."]
-    assert state.selected_agent_id == AGENTS[1].id  # the conversation remembers its agent
-    await call(ChatState.select_agent, state, AGENTS[0].id)
+    tab = Tab(two_users["a_token"], f"/chat/{two_users['secret']}")
+    await tab.run(AgentState.load_agents)
+    assert tab.agents.selected_agent_id == AGENTS[0].id
+    await tab.run(ChatState.load_page)
+    assert not tab.conversation.not_found
+    assert [m.content for m in tab.conversation.messages] == [
+        "What is the secret merger code?",
+        "The code is BLUE-HERON-42.",
+    ]
+    assert not tab.conversation.has_earlier
+    assert tab.agents.selected_agent_id == AGENTS[1].id  # the conversation remembers its agent
+    await tab.run(AgentState.select_agent, AGENTS[0].id)
     assert snapshot(app_db, two_users["secret"])[1] == AGENTS[0].id
 
 
-@pytest.mark.asyncio
 async def test_rename_and_delete_own_conversation(app_db, two_users):
-    state = make_state(two_users["a_token"], f"/chat/{two_users['secret']}")
-    await call(ChatState.load_page, state)
-    await call(ChatState.ask_rename, state, two_users["secret"])
-    assert state.rename_title == "Alice's merger plan"
-    await call(ChatState.set_rename_title, state, "  Q3   plans ")
-    await call(ChatState.confirm_rename, state)
+    tab = Tab(two_users["a_token"], f"/chat/{two_users['secret']}")
+    await tab.run(ChatState.load_page)
+    await tab.run(SidebarState.ask_rename, two_users["secret"])
+    assert tab.sidebar.rename_title == "Alice's merger plan"
+    await tab.run(SidebarState.set_rename_title, "  Q3   plans ")
+    await tab.run(SidebarState.confirm_rename)
     assert snapshot(app_db, two_users["secret"])[0] == "Q3 plans"
-    assert state.conversation_title == "Q3 plans"
-    assert [c.title for c in state.conversations] == ["Q3 plans"]
-    await call(ChatState.ask_delete, state, two_users["secret"])
-    assert state.delete_title == "Q3 plans"
-    await call(ChatState.cancel_delete, state)
+    assert tab.conversation.conversation_title == "Q3 plans"
+    assert [c.title for c in tab.sidebar.conversations] == ["Q3 plans"]
+    await tab.run(SidebarState.ask_delete, two_users["secret"])
+    assert tab.sidebar.delete_title == "Q3 plans"
+    await tab.run(SidebarState.cancel_delete)
     assert snapshot(app_db, two_users["secret"])[0] == "Q3 plans"
-    await call(ChatState.ask_delete, state, two_users["secret"])
-    result = await call(ChatState.confirm_delete, state)
+    await tab.run(SidebarState.ask_delete, two_users["secret"])
+    result = await tab.run(SidebarState.confirm_delete)
     assert snapshot(app_db, two_users["secret"]) == (None, None, [])
-    assert state.conversations == []
+    assert tab.sidebar.conversations == []
     assert "/chat" in str(result)
 
 
-@pytest.mark.asyncio
 async def test_search_matches_titles_and_message_text(app_db, two_users):
     conversation_of(app_db, two_users["a"], "Lunch", [("user", "Where to eat?"), ("assistant", "Try the bibimbap.")])
-    state = make_state(two_users["a_token"])
-    await call(ChatState.set_search_query, state, "BIBIMBAP")
-    assert [c.title for c in state.conversations] == ["Lunch"]
-    await call(ChatState.set_search_query, state, "merger")
-    assert [c.title for c in state.conversations] == ["Alice's merger plan"]
-    await call(ChatState.set_search_query, state, "100%")
-    assert state.conversations == []
+    tab = Tab(two_users["a_token"])
+    await tab.run(SidebarState.set_search_query, "BIBIMBAP")
+    assert [c.title for c in tab.sidebar.conversations] == ["Lunch"]
+    await tab.run(SidebarState.set_search_query, "merger")
+    assert [c.title for c in tab.sidebar.conversations] == ["Alice's merger plan"]
+    await tab.run(SidebarState.set_search_query, "100%")
+    assert tab.sidebar.conversations == []
 
 
-@pytest.mark.asyncio
 async def test_send_saves_the_question_titled_from_it_and_keeps_the_job_on_the_server(app_db, two_users):
-    state = make_state(two_users["b_token"])
-    await call(ChatState.load_agents, state)
+    tab = Tab(two_users["b_token"])
+    await tab.run(AgentState.load_agents)
     question = "How do I rotate the API keys of our staging cluster safely?"
-    events = await call(ChatState.send_message, state, {"message": question})
-    assert state.streaming and state.conversation_id
+    events = await tab.run(ConversationState.send_message, {"message": question})
+    conversation_id = tab.conversation.conversation_id
+    assert tab.live.streaming and conversation_id and tab.live.live_conversation_id == conversation_id
     assert "/chat/" in str(events)  # a new conversation gets its own URL
+    assert "stream_answer" in str(events)
     with Session(app_db) as session:
-        conversation = session.get(Conversation, state.conversation_id)
+        conversation = session.get(Conversation, conversation_id)
         assert conversation.user_id == two_users["b"]
         assert conversation.title == "How do I rotate the API keys…"
-        stored = conv_repo.get_messages(session=session, user_id=two_users["b"], conversation_id=conversation.id)
+    stored = stored_messages(app_db, two_users["b"], conversation_id)
     assert [(m.role, m.content, m.status) for m in stored] == [
         ("user", question, "complete"),
         ("assistant", "", "streaming"),
     ]
-    assert state._job["message_id"] == stored[1].id and state._job["contents"][-1] == question
-    # The job (user ids, the history) is a backend var: never part of what the browser receives.
-    assert "_job" not in repr(state.dict()) and "contents" not in repr(state.dict())
+    assert [(m.role, m.content) for m in tab.conversation.added] == [("user", question)]
+    assert [c.title for c in tab.sidebar.conversations] == ["How do I rotate the API keys…"]
+    job = tab.live._job
+    assert isinstance(job, answers.AnswerJob)
+    assert job.message_id == stored[1].id == tab.live.live_id and job.contents[-1] == question
+    assert job.user_id == two_users["b"] and job.agent_id == AGENTS[0].id
+    # The job (who asks, the history) is a backend var: never part of what the browser receives.
+    sent = repr(tab.root.dict())
+    assert "_job" not in sent and "bob@example.com" not in sent
     # A second question while this one streams is refused with a reason, and given back.
-    result = await call(ChatState.send_message, state, {"message": "and another"})
+    result = await tab.run(ConversationState.send_message, {"message": "and another"})
     assert "another" in str(result)
-    assert state.alert_text.startswith("An answer is still being written")
+    assert tab.chat.alert_text.startswith("An answer is still being written")
+    assert len(stored_messages(app_db, two_users["b"], conversation_id)) == 2
 
 
-@pytest.mark.asyncio
 async def test_edit_replaces_the_question_and_everything_after_it(app_db, two_users):
     cid = conversation_of(
         app_db,
@@ -356,20 +632,20 @@ async def test_edit_replaces_the_question_and_everything_after_it(app_db, two_us
         "Trip",
         [("user", "Plan Busan"), ("assistant", "Day 1..."), ("user", "Add Gyeongju"), ("assistant", "Day 3...")],
     )
-    state = make_state(two_users["a_token"], f"/chat/{cid}")
-    await call(ChatState.load_agents, state)
-    await call(ChatState.load_page, state)
-    await call(ChatState.start_edit, state, 0)
-    assert state.edit_text == "Plan Busan"
-    await call(ChatState.set_edit_text, state, "Plan Jeju")
-    await call(ChatState.save_edit, state)
-    assert state.editing_seq == -1 and state.streaming
-    assert [m.content for m in state.messages] == ["Plan Jeju"]
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.start_edit, 0)
+    assert tab.conversation.edit_text == "Plan Busan"
+    await tab.run(ConversationState.set_edit_text, "Plan Jeju")
+    await tab.run(ConversationState.save_edit)
+    assert tab.conversation.editing_seq == -1 and tab.live.streaming
+    assert tab.conversation.messages == []
+    assert [m.content for m in tab.conversation.added] == ["Plan Jeju"]
     assert snapshot(app_db, cid)[2] == [(0, "user", "Plan Jeju", "complete"), (1, "assistant", "", "streaming")]
-    assert state._job["contents"] == ["Plan Jeju"]  # asked again with the edited history
+    assert tab.live._job.contents == ("Plan Jeju",)  # asked again with the edited history
 
 
-@pytest.mark.asyncio
 async def test_regenerate_replaces_the_last_answer_only(app_db, two_users):
     cid = conversation_of(
         app_db,
@@ -377,23 +653,174 @@ async def test_regenerate_replaces_the_last_answer_only(app_db, two_users):
         "Trip",
         [("user", "Plan Busan"), ("assistant", "Day 1..."), ("user", "Add Gyeongju"), ("assistant", "Day 3...")],
     )
-    state = make_state(two_users["a_token"], f"/chat/{cid}")
-    await call(ChatState.load_agents, state)
-    await call(ChatState.load_page, state)
-    await call(ChatState.regenerate, state)
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.regenerate)
     assert snapshot(app_db, cid)[2] == [
         (0, "user", "Plan Busan", "complete"),
         (1, "assistant", "Day 1...", "complete"),
         (2, "user", "Add Gyeongju", "complete"),
         (3, "assistant", "", "streaming"),
     ]
-    assert state._job["contents"][-1] == "Add Gyeongju" and "Day 1..." in state._job["contents"][-2]
+    assert [m.content for m in tab.conversation.messages] == ["Plan Busan", "Day 1..."]
+    assert [m.content for m in tab.conversation.added] == ["Add Gyeongju"]
+    job = tab.live._job
+    assert job.contents[-1] == "Add Gyeongju" and "Day 1..." in job.contents[-2]
+
+
+# --- pages: long conversations and many conversations ----------------------------------------
+
+
+async def test_a_long_conversation_opens_at_its_newest_page_and_shows_earlier_ones(app_db, two_users):
+    cid = long_conversation(app_db, two_users["a"], 120)
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")
+    await tab.run(ChatState.load_page)
+    conversation = tab.conversation
+    assert [m.seq for m in conversation.messages] == list(range(70, 120))
+    assert conversation.messages[-1].content.startswith("message 119")
+    assert conversation.has_earlier and conversation.added == []
+    await tab.run(ConversationState.show_earlier)
+    assert [m.seq for m in conversation.messages] == list(range(20, 120))
+    assert conversation.has_earlier
+    await tab.run(ConversationState.show_earlier)
+    assert [m.seq for m in conversation.messages] == list(range(120))
+    assert not conversation.has_earlier
+    # The same conversation in another user's tab: not found, and nothing of it.
+    other = Tab(two_users["b_token"], f"/chat/{cid}")
+    await other.run(ChatState.load_page)
+    assert other.conversation.not_found and other.conversation.messages == [] and not other.conversation.has_earlier
+    assert "message 119" not in other.held()
+
+
+async def test_sidebar_lists_a_page_at_a_time_and_search_starts_again(app_db, two_users):
+    many_conversations(app_db, two_users["b"], 70)
+    tab = Tab(two_users["b_token"])
+    await tab.run(ChatState.load_page)
+    sidebar = tab.sidebar
+    assert len(sidebar.conversations) == 30 and sidebar.has_more
+    assert [c.title for c in sidebar.conversations[:2]] == ["Chat 69", "Chat 68"]  # newest first
+    await tab.run(SidebarState.show_more)
+    assert len(sidebar.conversations) == 60 and sidebar.has_more
+    assert sidebar.conversations[-1].title == "Chat 10"
+    await tab.run(SidebarState.set_search_query, "chat")
+    assert len(sidebar.conversations) == 30 and sidebar.has_more  # the first page of the results
+    await tab.run(SidebarState.show_more)
+    await tab.run(SidebarState.show_more)
+    assert len(sidebar.conversations) == 70 and not sidebar.has_more
+    await tab.run(SidebarState.set_search_query, "Chat 07")
+    assert [c.title for c in sidebar.conversations] == ["Chat 07"] and not sidebar.has_more
+    assert "merger" not in tab.held()
+
+
+async def test_a_refresh_with_nothing_changed_does_not_resend_the_sidebar(app_db, two_users):
+    many_conversations(app_db, two_users["b"], 70)
+    tab = Tab(two_users["b_token"])
+    await tab.run(ChatState.load_page)
+    assert len(tab.sidebar.conversations) == 30
+    tab.clean()
+    await tab.run(ChatState.load_page)
+    assert "conversations" not in tab.sidebar.dirty_vars
+    assert tab.sent(SidebarState) == set()
+    # A change in its rows does send it again.
+    await tab.run(SidebarState.show_more)
+    assert "conversations" in tab.sent(SidebarState)
+
+
+async def test_asking_in_a_long_conversation_sends_only_the_question(app_db, two_users):
+    cid = long_conversation(app_db, two_users["a"], 120, "x" * 500)
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    page = list(tab.conversation.messages)
+    tab.clean()
+    events = await tab.run(ConversationState.send_message, {"message": "What about message 3?"})
+    assert "stream_answer" in str(events) and "/chat/" not in str(events)  # no new URL
+    conversation = tab.conversation
+    assert [(m.role, m.content, m.seq) for m in conversation.added] == [("user", "What about message 3?", 120)]
+    assert conversation.messages == page and "messages" not in conversation.dirty_vars
+    assert "messages" not in tab.sent(ConversationState) and "added" in tab.sent(ConversationState)
+    answer = stored_messages(app_db, two_users["a"], cid)[-1]
+    assert (answer.seq, answer.role, answer.status) == (121, "assistant", "streaming")
+    assert tab.live.streaming and tab.live.live_id == answer.id and tab.live.live_conversation_id == cid
+    job = tab.live._job
+    assert isinstance(job, answers.AnswerJob) and job.message_id == answer.id
+    assert "What about message 3?" in job.contents and job.question_seq == 120
+
+
+# --- the live answer -------------------------------------------------------------------------
+
+
+async def test_resync_sends_the_saved_text_of_an_answer_that_has_ended(app_db, two_users):
+    tab = Tab(two_users["a_token"], f"/chat/{two_users['secret']}")
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.send_message, {"message": "And the backup code?"})
+    answer_id = tab.live.live_id
+    # The answer ended without this tab (on another worker, or before a reload): saved, complete.
+    with Session(app_db) as session:
+        conv_repo.update_message(
+            session=session,
+            user_id=two_users["a"],
+            message_id=answer_id,
+            content='The backup code is "GREY-OWL-7".',
+            status="complete",
+        )
+        session.commit()
+    assert await answers.snapshot(answer_id) is None  # running nowhere
+    for streaming in (True, False):  # while the tab still streams it, and after it ended there
+        tab.live.streaming = streaming
+        js = js_of(await tab.run(LiveAnswerState.resync, f"{answer_id}:1700000000"))
+        assert js.startswith(f"window.fabrixLive&&fabrixLive.reset({answer_id},") and "GREY-OWL-7" in js, js
+    # An answer that ended in this tab is still its own, listed with this visit's messages.
+    tab.live.live_id = 0
+    tab.conversation.added = [*tab.conversation.added, MessageView(id=answer_id, seq=3, role="assistant", live=True)]
+    assert "GREY-OWL-7" in js_of(await tab.run(LiveAnswerState.resync, str(answer_id)))
+
+
+async def test_a_streamed_batch_changes_no_state_var(app_db, two_users, monkeypatch):
+    """Reflex sends every changed var whole: a batch is pushed as its added text instead, so it
+    costs about its own size, whatever the size of the conversation."""
+    batches = ["The answer ", "so far", ", and the rest."]
+
+    async def run_answer(job, view, **_kw):
+        for part, text in enumerate(batches, start=1):
+            await view.show(part, text, "Searching documents..." if part == 1 else None)
+            await asyncio.sleep(0)
+        await answers.save_answer(job, "".join(batches), "complete")
+        return answers.AnswerEnd("".join(batches), "complete", parts=len(batches))
+
+    monkeypatch.setattr(answers, "run_answer", run_answer)
+    cid = long_conversation(app_db, two_users["a"], 120, "x" * 2000)
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.send_message, {"message": "Summarise it"})
+    answer_id = tab.live.live_id
+    tab.clean()
+    stream = LiveAnswerState.stream_answer.fn(tab.live)
+    pushed: list[str] = []
+    async for event in stream:
+        pushed.append(js_of(event))
+        if "fabrixLive.end" in pushed[-1]:
+            break
+        assert len(pushed[-1]) < 300, pushed[-1]
+        for state_cls in CHAT_STATES:
+            assert tab.sent(state_cls) == set(), state_cls.__name__
+    assert f"fabrixLive.begin({answer_id})" in pushed[0] and f"fabrixLive.end({answer_id},3)" in pushed[-1]
+    assert all(text in "".join(pushed) for text in [*batches, "Searching documents..."])
+    async for _ in stream:  # its end: the answer joins this visit's messages
+        pass
+    assert not tab.live.streaming and tab.live.live_id == answer_id
+    last = tab.conversation.added[-1]
+    assert (last.id, last.role, last.status, last.live) == (answer_id, "assistant", "complete", True)
+    assert "messages" not in tab.sent(ConversationState)
+    assert stored_messages(app_db, two_users["a"], cid)[-1].content == "".join(batches)
 
 
 # --- agents ---------------------------------------------------------------------------------
 
 
-@pytest.mark.asyncio
 async def test_unreachable_fabrix_gives_an_agents_alert_with_retry(app_db, two_users, monkeypatch):
     from fabrix_chat.fabrix import errors as fx
 
@@ -401,30 +828,28 @@ async def test_unreachable_fabrix_gives_an_agents_alert_with_retry(app_db, two_u
         raise fx.FabrixNetworkError("connection refused")
 
     monkeypatch.setattr(chat_service, "list_agents", unreachable)
-    state = make_state(two_users["a_token"])
-    await call(ChatState.load_agents, state)
-    assert state.agents == []
-    assert state.alert_text.startswith("Could not load the agents") and state.alert_retry
-    event = await call(ChatState.retry, state)
-    assert "load_agents" in str(event) and state.alert_text == ""
+    tab = Tab(two_users["a_token"])
+    await tab.run(AgentState.load_agents)
+    assert tab.agents.agents == [] and not tab.agents.agents_loading
+    assert tab.chat.alert_text.startswith("Could not load the agents") and tab.chat.alert_retry
+    event = await tab.run(ChatState.retry)
+    assert "load_agents" in str(event) and tab.chat.alert_text == ""
 
 
-@pytest.mark.asyncio
 async def test_no_agents_gives_an_alert_with_retry_and_a_refresh_clears_it(app_db, two_users, monkeypatch):
-    answers: list[list[Agent]] = [[], AGENTS]
+    answers_given: list[list[Agent]] = [[], AGENTS]
 
     async def listing(refresh: bool = False, **_kw):
-        return answers.pop(0)
+        return answers_given.pop(0)
 
     monkeypatch.setattr(chat_service, "list_agents", listing)
-    state = make_state(two_users["a_token"])
-    await call(ChatState.load_agents, state)
-    assert state.alert_text == "No agents are available." and state.alert_retry
-    await call(ChatState.load_agents, state, True)
-    assert state.alert_text == "" and state.selected_agent_id == AGENTS[0].id
+    tab = Tab(two_users["a_token"])
+    await tab.run(AgentState.load_agents)
+    assert tab.chat.alert_text == "No agents are available." and tab.chat.alert_retry
+    await tab.run(AgentState.load_agents, True)
+    assert tab.chat.alert_text == "" and tab.agents.selected_agent_id == AGENTS[0].id
 
 
-@pytest.mark.asyncio
 async def test_agent_list_is_cached_until_refreshed(monkeypatch):
     calls: list[int] = []
 
@@ -479,53 +904,105 @@ def test_titles_come_from_the_first_question():
     assert len(long) <= 30 and long.endswith("…")
 
 
-# --- what each streamed update sends ---------------------------------------------------------
-
-
-def test_a_streamed_update_sends_only_the_answer_whatever_the_conversation_size():
-    """Reflex sends every changed var whole: a batch must change the answer's vars and nothing big."""
-    state = make_state("t", "/chat/1")
-    state.messages = [MessageView(id=i, seq=i, role="user", content="x" * 2000) for i in range(300)]
-    state.conversation_id = 1
-    state.streaming = True
-    state.stream_conversation_id = 1
-    state.get_delta()
-    state._clean()
-    state.stream_text = "The answer so far"
-    state.stream_status = "Searching documents..."
-    delta = state.get_delta()
-    sent = {key: value for substate in delta.values() for key, value in substate.items()}
-    assert set(sent) <= {"stream_text_rx_state_", "stream_status_rx_state_"}, sorted(sent)
-    assert len(repr(sent)) < 200
-
-
 # --- another user on the same tab ---------------------------------------------------------------
 
 
-def root_of(state):
-    while state.parent_state is not None:
-        state = state.parent_state
-    return state
-
-
-async def test_when_another_user_signs_in_on_the_tab_nothing_of_the_first_stays(app_db, agents):
-    kim_id, kim_token = signed_in(app_db, "kim")
-    conversation_of(app_db, kim_id, "Kim's secret plan", [("user", "hello"), ("assistant", "hi")])
-    _, lee_token = signed_in(app_db, "lee")
-    state = make_state(kim_token)
-    await call(ChatState.load_page, state)
-    assert [c.title for c in state.conversations] == ["Kim's secret plan"]
+async def kims_tab_while_answering(engine) -> tuple[Tab, int]:
+    """Kim's tab with a conversation open, a file attached and an answer streaming; Kim's id."""
+    kim_id, kim_token = signed_in(engine, "kim")
+    cid = conversation_of(engine, kim_id, "Kim's secret plan", [("user", "hello"), ("assistant", "hi")])
+    tab = Tab(kim_token, f"/chat/{cid}")
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.send_message, {"message": "Kim's private question"})
+    assert tab.live.streaming and tab.live.live_id
     kim_file = file_service.user_dir(kim_id) / "notes.txt"
     kim_file.write_text("kim's file", encoding="utf-8")
-    state._pending_file = {"path": str(kim_file), "name": "notes.txt", "size": 10}
-    state.attachment_name = "notes.txt"
+    tab.composer._pending_file = StoredFile(path=str(kim_file), name="notes.txt", size=10, content_type="text/plain")
+    tab.composer.attachment_name = "notes.txt"
+    assert [c.title for c in tab.sidebar.conversations] == ["Kim's secret plan"]
+    return tab, kim_id
+
+
+def holds_nothing_of_kim(tab: Tab) -> None:
+    held = tab.held()
+    for leak in ("Kim's secret plan", "Kim's private question", "notes.txt", "kim@example.com"):
+        assert leak not in held, f"{leak!r} stayed in the tab"
+    assert tab.live._job is None and tab.composer._pending_file is None and tab.composer._retry_file is None
+
+
+async def test_when_another_user_signs_in_on_the_tab_nothing_of_the_first_stays(app_db, agents, stops):
+    tab, _ = await kims_tab_while_answering(app_db)
+    kims_answer = tab.live.live_id
+    _, lee_token = signed_in(app_db, "lee")
 
     # Kim's session ends without Log out; Lee signs in in the same tab (its state tree stays).
-    root_of(state).router = RouterData(url=ReflexURL("http://testserver/chat"), headers=session_headers(lee_token))
-    await call(ChatState.load_page, state)
-    assert state.username == "lee"
-    assert state.conversations == [] and state.attachment_name == "" and state._pending_file == {}
-    assert "Kim's secret plan" not in json.dumps(root_of(state).dict(), default=str)
+    tab.visit("/chat", token=lee_token)
+    await tab.run(ChatState.load_page)
+    assert tab.chat.username == "lee"
+    assert stops == [kims_answer], "Kim's answer stops streaming into the tab"
+    assert not tab.live.streaming and tab.live.live_id == 0
+    assert tab.conversation.messages == [] and tab.conversation.added == [] and tab.conversation.conversation_id == 0
+    assert tab.sidebar.conversations == [] and tab.composer.attachment_name == ""
+    holds_nothing_of_kim(tab)
+
+
+async def test_an_answer_stops_reaching_the_tab_once_another_user_has_it(app_db, agents, monkeypatch):
+    gates = [asyncio.Event(), asyncio.Event()]
+
+    async def upstream(job, update):
+        update(text="Kim's first words.")
+        await gates[0].wait()
+        update(text=" Kim's next words.")
+        await gates[1].wait()
+        update(text=" Kim's last words.")
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(answers, "consume_answer", upstream)
+    # The real answer, gathering batches for a second so the reset surely falls inside a gathering.
+    monkeypatch.setattr(answers, "run_answer", functools.partial(REAL_RUN_ANSWER, batch_interval=1.0))
+    tab, _ = await kims_tab_while_answering(app_db)
+    _, lee_token = signed_in(app_db, "lee")
+    pushed: list[tuple[bool, str]] = []  # (sent after the reset, the script)
+    reset = False
+
+    arrived = asyncio.Event()
+
+    async def the_page():
+        async for event in LiveAnswerState.stream_answer.fn(tab.live):
+            pushed.append((reset, js_of(event)))
+            arrived.set()
+
+    async def until_pushed(text: str) -> None:
+        while not any(text in js for _, js in pushed):
+            arrived.clear()
+            await arrived.wait()
+
+    page = asyncio.create_task(the_page())
+    await asyncio.wait_for(until_pushed("Kim's first words."), 5)
+    gates[0].set()
+    await asyncio.wait_for(until_pushed("Kim's next words."), 5)
+    gates[1].set()  # the last words arrive while the next batch gathers
+    await asyncio.sleep(0.05)
+    # Kim's session ends; Lee signs in on the same tab: Kim's answer is stopped and its tab reset.
+    tab.visit("/chat", token=lee_token)
+    await tab.run(ChatState.load_page)
+    reset = True
+    await asyncio.wait_for(page, 5)
+    assert tab.chat.username == "lee"
+    assert [js for after, js in pushed if after and "Kim's" in js] == []
+
+
+async def test_log_out_resets_every_substate_and_stops_the_answer(app_db, agents, stops):
+    tab, _ = await kims_tab_while_answering(app_db)
+    kims_answer = tab.live.live_id
+    result = await tab.run(AuthState.log_out)
+    assert "/auth/logout" in str(result)
+    assert stops == [kims_answer]
+    fresh = Tab("")
+    for state_cls in (AuthState, *CHAT_STATES):
+        assert own_values(tab.get(state_cls)) == own_values(fresh.get(state_cls)), state_cls.__name__
+    holds_nothing_of_kim(tab)
 
 
 async def test_a_file_from_another_users_folder_is_never_sent(app_db, agents):
@@ -533,10 +1010,11 @@ async def test_a_file_from_another_users_folder_is_never_sent(app_db, agents):
     _, lee_token = signed_in(app_db, "lee")
     kim_file = file_service.user_dir(kim_id) / "kim.txt"
     kim_file.write_text("kim's file", encoding="utf-8")
-    state = make_state(lee_token)
-    await call(ChatState.load_page, state)
-    state._pending_file = {"path": str(kim_file), "name": "kim.txt", "size": 10}
-    await call(ChatState.send_message, state, {"message": "summarise"})
-    assert state.alert_text.startswith("The file of that question is no longer kept")
-    assert state.messages == [] and state._pending_file == {}
+    tab = Tab(lee_token)
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    tab.composer._pending_file = StoredFile(path=str(kim_file), name="kim.txt", size=10, content_type="text/plain")
+    await tab.run(ConversationState.send_message, {"message": "summarise"})
+    assert tab.chat.alert_text.startswith("The file of that question is no longer kept")
+    assert tab.conversation.added == [] and tab.composer._pending_file is None and not tab.live.streaming
     assert kim_file.exists(), "and it is not touched"
