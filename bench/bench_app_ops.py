@@ -8,12 +8,19 @@ Each simulated user is a websocket client that sends exactly the frames a browse
 burst (all 50 users send it at the same moment, the next burst starts when all have their answer):
 
 - login: LoginState.log_in (bcrypt, 12 rounds) until the redirect to /chat arrives;
-- conversation list: the /chat page load (ChatState.load_page) until the list of 100 conversations arrives;
-- agent list (first load): the same page load until the agent picker is filled (cache cold in round 1);
-- agent list (reload): ChatState.load_agents(refresh=True): every user's request goes to FabriX;
-- open 500-message conversation: navigation to /chat/<id> until its 500 messages arrive;
-- message save: ChatState.send_message in that conversation until the update that shows the saved
-  question (streaming on) arrives; the answer then streams and the user waits for its end.
+- conversation list: the /chat page load (ChatState.load_page) until SidebarState.conversations
+  arrives: its first page, 30 of the user's 100 conversations (SidebarState.PAGE_SIZE);
+- agent list (first load): the same page load until AgentState.agents fills the picker (cache cold
+  in round 1);
+- agent list (reload): AgentState.load_agents(refresh=True): every user's request goes to FabriX;
+  it ends with the delta that sets agents_loading back to false (the agents themselves are sent
+  again only if they changed);
+- open 500-message conversation: navigation to /chat/<id> until ConversationState.messages
+  arrives: the newest page, 50 of the 500 messages (ConversationState.PAGE_SIZE, "Show earlier"
+  loads more);
+- message save: ConversationState.send_message in that conversation until the update that shows the
+  saved question (ConversationState.added, LiveAnswerState.streaming on) arrives; the answer then
+  streams (fabrixLive pushes) and the user waits for its end (LiveAnswerState.streaming off).
 
 A single-user pass first gives the uncontended times. Times are measured from the moment the frame
 is written to the moment the matching update is read by the client, so they include the websocket,
@@ -45,7 +52,23 @@ from bench.common import (  # noqa: E402
     username,
     write_results,
 )
-from bench.reflex_client import CHAT, LOGIN, ReflexClient, compiled_hydrate_extras, form  # noqa: E402
+from bench.reflex_client import (  # noqa: E402
+    AGENTS,
+    CHAT,
+    CONVERSATION,
+    LIVE,
+    LOAD_AGENTS,
+    LOGIN,
+    MESSAGE_PAGE,
+    SEND_MESSAGE,
+    SET_SEARCH_QUERY,
+    SIDEBAR,
+    SIDEBAR_PAGE,
+    ReflexClient,
+    ask_payload,
+    compiled_hydrate_extras,
+    form,
+)
 
 BIG_CONVERSATION_STRIDE = 100  # seed.py: user n's 500-message conversation has id n*100+1
 TARGETS = {
@@ -68,6 +91,7 @@ OPS = (
     "answer_complete_small_conversation",
 )
 OBSERVER = 99  # a signed-in user who keeps reloading their conversation list during the log-in burst
+SEEDED_CONVERSATIONS = 100  # seed.py: conversations per user
 
 
 class Round:
@@ -129,53 +153,63 @@ class Round:
         starts: dict[int, float] = {}
 
         async def conversation_list(c: ReflexClient, n: int) -> float:
-            listed = c.expect(lambda f: f.has(CHAT, "conversations"), timeout)
-            agents_first[n] = c.expect(lambda f: f.has(CHAT, "agents"), timeout)
+            listed = c.expect(lambda f: f.has(SIDEBAR, "conversations"), timeout)
+            agents_first[n] = c.expect(lambda f: bool(f.var(AGENTS, "agents")), timeout)
             starts[n] = t0 = time.perf_counter()
             await c.navigate("/chat")
             frame = await listed
-            count = len(frame.var(CHAT, "conversations"))
-            if count != 100:
-                raise RuntimeError(f"{count} conversations listed, expected 100")
+            count = len(frame.var(SIDEBAR, "conversations"))
+            expected = min(SIDEBAR_PAGE, SEEDED_CONVERSATIONS)
+            if count != expected:
+                raise RuntimeError(f"{count} conversations listed, expected the first page of {expected}")
             return frame.t - t0
 
         await self.burst("conversation_list", conversation_list)
 
         async def agent_list_first_load(c: ReflexClient, n: int) -> float:
             frame = await agents_first[n]
-            if len(frame.var(CHAT, "agents")) != 4:
-                raise RuntimeError(f"agent list: {frame.var(CHAT, 'agents')}")
+            if len(frame.var(AGENTS, "agents")) != 4:
+                raise RuntimeError(f"agent list: {frame.var(AGENTS, 'agents')}")
             return frame.t - starts[n]
 
         await self.burst("agent_list_first_load", agent_list_first_load)
 
         async def agent_list_reload(c: ReflexClient, n: int) -> float:
-            done = c.expect(lambda f: f.has(CHAT, "agents"), timeout)
+            # The handler sets agents_loading and clears it at the end: that delta is always sent;
+            # the agents come with it only when FabriX's list changed.
+            done = c.expect(lambda f: f.var(AGENTS, "agents_loading") is False, timeout)
             t0 = time.perf_counter()
-            await c.send(f"{CHAT}.load_agents", {"refresh": True})
+            await c.send(LOAD_AGENTS, {"refresh": True})
             frame = await done
-            if len(frame.var(CHAT, "agents")) != 4:
-                raise RuntimeError(f"agent list: {frame.var(CHAT, 'agents')}")
+            if frame.var(CHAT, "alert_text"):
+                raise RuntimeError(f"agent list: {frame.var(CHAT, 'alert_text')}")
+            if frame.has(AGENTS, "agents") and len(frame.var(AGENTS, "agents")) != 4:
+                raise RuntimeError(f"agent list: {frame.var(AGENTS, 'agents')}")
             return frame.t - t0
 
         await self.burst("agent_list_reload", agent_list_reload)
 
         await self.burst(
-            "open_500_message_conversation", lambda c, n: self.open(c, n * BIG_CONVERSATION_STRIDE + 1, 500)
+            "open_500_message_conversation",
+            lambda c, n: self.open(c, n * BIG_CONVERSATION_STRIDE + 1, min(500, MESSAGE_PAGE), earlier=True),
         )
         await self.ask_all("message_save", "answer_complete")
-        await self.burst("open_small_conversation", lambda c, n: self.open(c, n * BIG_CONVERSATION_STRIDE + 2, 5))
+        await self.burst(
+            "open_small_conversation", lambda c, n: self.open(c, n * BIG_CONVERSATION_STRIDE + 2, 5, earlier=False)
+        )
         await self.ask_all("message_save_small_conversation", "answer_complete_small_conversation")
 
-    async def open(self, c: ReflexClient, conversation_id: int, at_least: int) -> float:
-        """Navigate to a conversation until its messages arrive."""
-        done = c.expect(lambda f: f.has(CHAT, "messages"), self.timeout)
+    async def open(self, c: ReflexClient, conversation_id: int, at_least: int, earlier: bool) -> float:
+        """Navigate to a conversation until its messages (the newest page) arrive."""
+        done = c.expect(lambda f: f.has(CONVERSATION, "messages"), self.timeout)
         t0 = time.perf_counter()
         await c.navigate(f"/chat/{conversation_id}")
         frame = await done
-        count = len(frame.var(CHAT, "messages"))
+        count = len(frame.var(CONVERSATION, "messages"))
         if count < at_least:
             raise RuntimeError(f"{count} messages shown, expected at least {at_least}")
+        if earlier and frame.var(CONVERSATION, "has_earlier") is False:
+            raise RuntimeError("the conversation's first page does not offer earlier messages")
         return frame.t - t0
 
     async def ask_all(self, save_op: str, complete_op: str) -> None:
@@ -185,15 +219,17 @@ class Round:
 
         async def message_save(c: ReflexClient, n: int) -> float:
             saved = c.expect(
-                lambda f: f.var(CHAT, "streaming") is True or bool(f.var(CHAT, "alert_text")), self.timeout
+                lambda f: f.var(LIVE, "streaming") is True or bool(f.var(CHAT, "alert_text")), self.timeout
             )
-            ends[n] = c.expect(lambda f: f.var(CHAT, "streaming") is False, self.timeout)
+            ends[n] = c.expect(lambda f: f.answer_ended(), self.timeout)
             question = f"Benchmark question from {username(n)} at {time.time():.3f}: how is the weather?"
             sent[n] = t0 = time.perf_counter()
-            await c.send(f"{CHAT}.send_message", {"form": form(message=question, composer_input=question)})
+            await c.send(SEND_MESSAGE, ask_payload(question))
             frame = await saved
-            if frame.var(CHAT, "streaming") is not True:
+            if frame.var(LIVE, "streaming") is not True:
                 raise RuntimeError(f"not saved: {frame.var(CHAT, 'alert_text')}")
+            if not frame.shows_question(question):
+                raise RuntimeError("the saved question is not in ConversationState.added")
             return frame.t - t0
 
         await self.burst(save_op, message_save)
@@ -202,6 +238,12 @@ class Round:
             frame = await ends[n]
             if frame.var(CHAT, "alert_text"):
                 raise RuntimeError(frame.var(CHAT, "alert_text"))
+            ended = frame.ended_answer() or {}
+            answer = c.live.get(int(ended.get("id") or 0))
+            if not ended.get("live") or not answer.done or not answer.text:
+                raise RuntimeError(
+                    f"answer not shown: added={ended}, buffer done={answer.done}, {len(answer.text)} chars"
+                )
             return frame.t - sent[n]
 
         await self.burst(complete_op, answer_complete)
@@ -210,15 +252,25 @@ class Round:
 async def observe_during(
     url: str, extras: dict[str, Any], token: str, start: asyncio.Event, until: asyncio.Event, wait: float
 ) -> tuple[list[float], list[float]]:
-    """A signed-in user reloads their conversation list (search box cleared): 5 times while the app is
-    idle, then again and again from `start` until `until` is set; returns both lists of seconds."""
+    """A signed-in user reloads their conversation list (the search box, with nothing to search for):
+    5 times while the app is idle, then again and again from `start` until `until` is set; returns
+    both lists of seconds.
+
+    Each reload re-reads the list's first page from the database (SidebarState._refresh). Reflex
+    sends nothing for an event that changes no var and the sidebar is re-sent only when its rows
+    change, so the query alternates between "" and " " (both list every conversation): the delta
+    with the new search_query, sent once the list has been read, ends each reload.
+    """
     client = ReflexClient(url, hydrate_extras=extras, cookie=token)
     await client.connect("/chat", wait=wait)
+    flip = [" "]
 
     async def once() -> float:
-        done = client.expect(lambda f: f.has(CHAT, "conversations"), wait)
+        query = flip[0]
+        flip[0] = "" if query else " "
+        done = client.expect(lambda f: f.var(SIDEBAR, "search_query") == query, wait)
         t0 = time.perf_counter()
-        await client.send(f"{CHAT}.set_search_query", {"query": ""})
+        await client.send(SET_SEARCH_QUERY, {"query": query})
         return (await done).t - t0
 
     idle, busy = [], []

@@ -14,7 +14,11 @@ browser first token - emulator first text, both on this machine's wall clock (th
 is calibrated against Python's time.time() at the start). Also reported: Enter -> first token, and
 Enter -> the upstream request (the question's save and everything before FabriX is called).
 The same follow-up asks are then sent from a Python websocket client (bench/reflex_client.py):
-the server's share of the latency, without the browser's rendering.
+the server's share of the latency, without the browser's rendering. Streamed text arrives as
+`_call_script` events (`fabrixLive.push(id, first, last, "added text", status)`, see
+state/live_answer.py): the first one with text, or the delta that ends the answer
+(LiveAnswerState.streaming false), is the client's first token; in the page, the websocket hook
+below looks for the same two things.
 Results: bench/results/first_token.json.
 """
 
@@ -31,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, load_average, machine, running_app, summary, write_results  # noqa: E402
-from bench.reflex_client import CHAT, ReflexClient, compiled_hydrate_extras, form  # noqa: E402
+from bench.reflex_client import SEND_MESSAGE, ReflexClient, ask_payload, compiled_hydrate_extras  # noqa: E402
 
 TARGET = 0.100
 USER = 0
@@ -50,9 +54,11 @@ OBSERVER_JS = """
       for (const e of list.getEntries()) ft.longtask_ms += e.duration;
     }).observe({type: "longtask"});
   } catch (e) { /* no Long Tasks API: the field stays 0 */ }
-  // When the websocket message that carries the first answer text arrives (before React sees it).
+  // When the websocket message that carries the first answer text arrives (before React sees it):
+  // a fabrixLive.push whose added text (a JSON string inside the frame's JSON) is not empty, a
+  // reset with text, or the delta that ends the answer.
   const Native = window.WebSocket;
-  const streamed = /"stream_text_rx_state_":"[^"]/;
+  const streamed = /fabrixLive\\.(push\\(\\d+,\\d+,\\d+,|reset\\(\\d+,\\d+,)\\\\"(?!\\\\")/;
   window.WebSocket = function (...args) {
     const ws = new Native(...args);
     ws.addEventListener("message", (e) => {
@@ -177,14 +183,14 @@ async def measure_websocket(url: str, web_dir: Path, token: str, asks: int) -> l
     try:
         for i in range(asks + 1):
             question = f"Websocket {tag} n{i} about planning"
-            first = client.expect(lambda f: bool(f.var(CHAT, "stream_text")) or f.var(CHAT, "streaming") is False)
-            end = client.expect(lambda f: f.var(CHAT, "streaming") is False)
+            first = client.expect(lambda f: f.shows_answer_text())
+            end = client.expect(lambda f: f.answer_ended())
             t_enter = time.perf_counter()
-            await client.send(f"{CHAT}.send_message", {"form": form(message=question, composer_input=question)})
+            await client.send(SEND_MESSAGE, ask_payload(question))
             frame = await first
             await end
             if i:  # the first ask creates the conversation: a warm-up, as in the browser
-                how = "stream" if frame.var(CHAT, "stream_text") else "finished"
+                how = "stream" if frame.pushes_text() else "finished"
                 out.append(
                     {
                         "kind": "websocket",

@@ -180,12 +180,17 @@ def start_emulator(spool_dir: Path | None = None) -> Emulator:
     raise RuntimeError("the emulator did not start")
 
 
-def bench_toml(emulator: Emulator, *, rpm: int = 1_000_000, tpm: int = 1_000_000_000, extra: str = "") -> str:
+def bench_toml(
+    emulator: Emulator, *, rpm: int = 1_000_000, tpm: int = 1_000_000_000, redis_url: str = "", extra: str = ""
+) -> str:
     """secrets.toml text after [server]: the emulator as a real FabriX, limits out of the way.
 
     The rate limit is raised so the limiter never makes anyone wait: the benchmarks measure the
-    app's own cost (the limiter's bookkeeping still runs on every ask).
+    app's own cost (the limiter's bookkeeping still runs on every ask). `redis_url` goes into
+    [rate_limit] (TOML allows that table once, so it cannot come through `extra`): Reflex then keeps
+    every tab's state in Redis, and the limiter and the live board use it too.
     """
+    redis_line = f'redis_url = "{redis_url}"\n' if redis_url else ""
     return (
         "[fabrix_api]\n"
         f'base_url = "{emulator.url}"\n'
@@ -194,6 +199,7 @@ def bench_toml(emulator: Emulator, *, rpm: int = 1_000_000, tpm: int = 1_000_000
         "[rate_limit]\n"
         f"rpm = {rpm}\n"
         f"tpm = {tpm}\n"
+        f"{redis_line}"
         "[auth]\n"
         'admin_signup_key = "BenchInvite2027"\n'  # outside demo mode the demo key is refused
         "[security]\n"
@@ -212,6 +218,19 @@ def fresh_data_dir(name: str, *, seeded: bool) -> Path:
             raise SystemExit(f"{SEED_DB} is missing: run `.venv/bin/python bench/seed.py` first")
         shutil.copyfile(SEED_DB, data_dir / "fabrix_chat.db")
     return data_dir
+
+
+def migrate(data_dir: Path) -> None:
+    """`python -m fabrix_chat.manage migrate` on data_dir's database (as seed.py and start_app run it)."""
+    secrets = data_dir / "secrets.toml"  # start_app writes its own over it
+    secrets.write_text(f'[server]\ndata_dir = "{data_dir.as_posix()}"\n', encoding="utf-8")
+    subprocess.run(
+        [sys.executable, "-m", "fabrix_chat.manage", "migrate"],
+        cwd=ROOT,
+        env={**os.environ, "FABRIX_CHAT_SECRETS": str(secrets)},
+        check=True,
+        capture_output=True,
+    )
 
 
 def create_sessions(db_path: Path, user_numbers: Sequence[int]) -> dict[int, str]:
@@ -280,22 +299,28 @@ def running_app(
     prepare: Callable[[Path], Any] | None = None,
     extra_toml: str = "",
     spool: bool = False,
+    redis_url: str = "",
+    workers: int = 1,
 ) -> Iterator[Running]:
     """The emulator and the app (under the build lock), stopped again on the way out.
 
     `sessions`: seeded user numbers that get a signed-in session (see create_sessions);
-    `prepare(db_path)` may add rows before the app starts (its result is `Running.prepared`).
+    `prepare(db_path)` may add rows before the app starts (its result is `Running.prepared`);
+    `redis_url`: `[rate_limit] redis_url` (see redis_server); `workers`: back-end worker processes
+    (GRANIAN_WORKERS, as tests/e2e/conftest.start_app sets it; more than one needs Redis).
     """
     from tests.e2e.conftest import start_app, stop_app
 
     data_dir = fresh_data_dir(name, seeded=seeded)
+    if seeded:
+        migrate(data_dir)  # the seed may predate a migration; sessions and `prepare` need today's tables
     tokens = create_sessions(data_dir / "fabrix_chat.db", sessions) if sessions else {}
     prepared = prepare(data_dir / "fabrix_chat.db") if prepare else None
     emulator = start_emulator(spool_dir=data_dir / "emulator-spool" if spool else None)
     try:
         with build_lock():
             started = time.monotonic()
-            app = start_app(data_dir, bench_toml(emulator, extra=extra_toml))
+            app = start_app(data_dir, bench_toml(emulator, redis_url=redis_url, extra=extra_toml), workers=workers)
             print(f"app up at {app.url} after {time.monotonic() - started:.0f} s", flush=True)
             try:
                 yield Running(app=app, emulator=emulator, data_dir=data_dir, tokens=tokens, prepared=prepared)
@@ -303,6 +328,63 @@ def running_app(
                 stop_app(app.process)
     finally:
         emulator.stop()
+
+
+@dataclass
+class RedisServer:
+    """A throwaway redis-server (what redis_server yields)."""
+
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    """redis-server on a free loopback port, no persistence, as tests/redis_server.py starts it
+    (without pytest: a missing server ends the benchmark with a message instead of a skip)."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("redis-server is not installed (Debian package redis-server)")
+    import redis
+
+    port = free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    running = RedisServer(port=port, process=process)
+    client = running.client()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"redis-server did not answer PING on port {port}") from None
+                time.sleep(0.05)
+        print(f"redis-server on port {port}", flush=True)
+        yield running
+    finally:
+        client.close()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def driver_cpu_seconds() -> float:

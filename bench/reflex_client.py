@@ -11,7 +11,18 @@ at `/_event/?EIO=4&transport=websocket&token=<tab token>`:
   `{"form": {"__reflex_form_data__": [[name, value], ...]}}`;
 - the server answers with `42/_event,["event", {"delta": {substate: {var_rx_state_: value}}}]` and
   front-end-only events (`{"events": [{"name": "_redirect", ...}]}`); a redirect makes the tab
-  send `update_vars_internal` (its cookies) and `on_load_internal` for the new path.
+  send `update_vars_internal` (its cookies) and `on_load_internal` for the new path. Reflex 0.10
+  sends a delta only when some var changed: an event that changes nothing sends no frame at all.
+
+The chat page's streamed answers are not state vars: state/live_answer.py pushes each batch as a
+`_call_script` event whose JavaScript feeds the page's buffer (assets/chat.js):
+`window.fabrixLive&&fabrixLive.begin(id)`, then `...push(id, first, last, "added text", status)`
+per batch (parts numbered from 1), `...reset(id, part, "whole text", status, done)` after a
+`resync` (a reload, a new chat's redirect, a missed batch), and `...end(id, parts)`. Then a delta
+sets LiveAnswerState.streaming false and appends the answer to ConversationState.added with
+`live: true` and empty content (the page keeps its own copy). `LiveBuffer` below mirrors
+fabrixLive, so a client knows the text it was shown, and asks for `resync` as the page does when a
+batch is missing.
 
 This module does the same with wsproto (installed with Reflex) on asyncio, negotiating
 permessage-deflate like Chromium does, and records every frame received with its time and size.
@@ -48,7 +59,22 @@ from wsproto.extensions import PerMessageDeflate
 ROOT_STATE = "reflex___state____state"
 AUTH = f"{ROOT_STATE}.fabrix_chat___state___auth____auth_state"
 LOGIN = f"{AUTH}.fabrix_chat___state___auth____login_state"
+# The chat page's states: ChatState (base) and its substates (state/chat.py). These are the
+# values of <State>.get_full_name(), spelled out so the drivers need not import the app.
 CHAT = f"{AUTH}.fabrix_chat___state___chat____chat_state"
+CONVERSATION = f"{CHAT}.fabrix_chat___state___conversation____conversation_state"
+LIVE = f"{CHAT}.fabrix_chat___state___live_answer____live_answer_state"
+SIDEBAR = f"{CHAT}.fabrix_chat___state___sidebar____sidebar_state"
+AGENTS = f"{CHAT}.fabrix_chat___state___agents____agent_state"
+COMPOSER = f"{CHAT}.fabrix_chat___state___composer____composer_state"
+LOAD_PAGE = f"{CHAT}.load_page"
+SEND_MESSAGE = f"{CONVERSATION}.send_message"
+LOAD_AGENTS = f"{AGENTS}.load_agents"
+RESYNC = f"{LIVE}.resync"
+SET_SEARCH_QUERY = f"{SIDEBAR}.set_search_query"
+# Page sizes of the new state (ConversationState.PAGE_SIZE, SidebarState.PAGE_SIZE).
+MESSAGE_PAGE = 50
+SIDEBAR_PAGE = 30
 UPDATE_VARS = f"{ROOT_STATE}.reflex___state____update_vars_internal_state.update_vars_internal"
 ON_LOAD = f"{ROOT_STATE}.reflex___state____on_load_internal_state.on_load_internal"
 HYDRATE = f"{ROOT_STATE}.hydrate_and_load"
@@ -78,6 +104,120 @@ def form(**fields: str) -> dict[str, Any]:
     return {FORM_KEY: [[k, v] for k, v in fields.items()]}
 
 
+def ask_payload(question: str) -> dict[str, Any]:
+    """ConversationState.send_message's payload for the composer form with `question` typed."""
+    return {"form": form(message=question, composer_input=question)}
+
+
+_LIVE_CALL = re.compile(r"window\.fabrixLive&&fabrixLive\.(begin|push|reset|end)\((.*)\)", re.S)
+LIVE_METHODS = ("begin", "push", "reset", "end")
+
+
+def live_call(code: str) -> tuple[str, list[Any]] | None:
+    """(method, arguments) of one fabrixLive script, None for any other script.
+
+    Every argument is a JSON literal (state/live_answer.py writes them with json.dumps), so the
+    argument list parses as a JSON array.
+    """
+    match = _LIVE_CALL.fullmatch(code)
+    if not match:
+        return None
+    try:
+        return match.group(1), json.loads("[" + match.group(2) + "]")
+    except ValueError:
+        return None
+
+
+@dataclass
+class LiveAnswer:
+    """One answer in the page's buffer, as assets/chat.js keeps it, plus what the bench counts."""
+
+    id: int
+    part: int = 0
+    text: str = ""
+    status: str = ""
+    done: bool = False
+    pushed: dict[int, str] = field(default_factory=dict)  # first part -> added text, every push received
+    push_parts: list[tuple[int, int]] = field(default_factory=list)  # (first, last) of each push, in order
+    frames: int = 0  # frames that carried a fabrixLive call for this answer
+    nbytes: int = 0  # and their size
+    gaps: int = 0  # a push or the end that did not follow the last part: the page would resync
+    resets: int = 0
+    end_parts: int | None = None
+    t_begin: float | None = None
+    t_first_text: float | None = None  # the first frame after which the buffer holds text
+    t_end: float | None = None
+
+    def pushed_text(self) -> str:
+        """Every push's added text in part order: equal to the answer when no batch was lost."""
+        return "".join(text for _, text in sorted(self.pushed.items()))
+
+    def pushes_contiguous(self) -> bool:
+        """The pushes cover parts 1..end_parts with no hole and no overlap."""
+        expected = 1
+        for first, last in sorted(self.push_parts):
+            if first != expected:
+                return False
+            expected = last + 1
+        return self.end_parts is None or expected - 1 == self.end_parts
+
+
+class LiveBuffer:
+    """A mirror of `window.fabrixLive` (assets/chat.js): applies begin/push/reset/end in order."""
+
+    def __init__(self) -> None:
+        self.answers: dict[int, LiveAnswer] = {}
+        self.last_begun = 0
+
+    def get(self, message_id: int) -> LiveAnswer:
+        answer = self.answers.get(message_id)
+        if answer is None:
+            answer = self.answers[message_id] = LiveAnswer(id=message_id)
+        return answer
+
+    def apply(self, method: str, args: list[Any], t: float) -> tuple[LiveAnswer, bool]:
+        """Apply one call; returns the answer and whether the page would now ask for resync."""
+        message_id = int(args[0])
+        if method == "begin":
+            answer = self.answers[message_id] = LiveAnswer(id=message_id, t_begin=t)
+            self.last_begun = message_id
+            return answer, False
+        a = self.get(message_id)
+        wants_resync = False
+        if method == "push":
+            first, last, added, status = int(args[1]), int(args[2]), str(args[3]), args[4]
+            a.pushed.setdefault(first, added)
+            a.push_parts.append((first, last))
+            if not a.done and last > a.part:
+                if first != a.part + 1:
+                    a.gaps += 1
+                    wants_resync = True
+                else:
+                    a.part = last
+                    a.text += added
+                    if status is not None:
+                        a.status = str(status)
+        elif method == "reset":
+            part, text, status, done = int(args[1]), str(args[2]), str(args[3]), bool(args[4])
+            a.resets += 1
+            if not a.done and part >= a.part:
+                a.part, a.text, a.status, a.done = part, text, status, done
+                if done and a.t_end is None:
+                    a.t_end = t
+        elif method == "end":
+            a.end_parts = int(args[1])
+            if not a.done:
+                if a.part < a.end_parts:
+                    a.gaps += 1
+                    wants_resync = True
+                else:
+                    a.done, a.status = True, ""
+                    a.t_end = t
+        if a.text and a.t_first_text is None:
+            a.t_first_text = t
+        return a, wants_resync
+
+
 @dataclass
 class Frame:
     """One Socket.IO event frame received: when (perf_counter), its size in bytes, and its content."""
@@ -86,6 +226,37 @@ class Frame:
     nbytes: int
     delta: dict[str, dict[str, Any]]
     events: list[dict[str, Any]]
+    live: list[tuple[str, list[Any]]] = field(default_factory=list)  # its fabrixLive calls, in order
+
+    def scripts(self) -> list[str]:
+        """The JavaScript of the frame's `_call_script` events."""
+        return [
+            str(event.get("payload", {}).get("javascript_code", ""))
+            for event in self.events
+            if event.get("name") == "_call_script"
+        ]
+
+    def pushes_text(self) -> bool:
+        """The frame pushes (or resets to) answer text."""
+        return any((method == "push" and args[3]) or (method == "reset" and args[2]) for method, args in self.live)
+
+    def answer_ended(self) -> bool:
+        """The delta that ends this tab's answer: LiveAnswerState.streaming becomes false."""
+        return self.var(LIVE, "streaming") is False
+
+    def shows_answer_text(self) -> bool:
+        """After this frame the page shows answer text: pushed text, or the finished answer."""
+        return self.pushes_text() or self.answer_ended()
+
+    def ended_answer(self) -> dict[str, Any] | None:
+        """The finished answer ConversationState.added gets in this frame (live, empty content)."""
+        added = self.var(CONVERSATION, "added") or []
+        return next((m for m in reversed(added) if m.get("role") == "assistant"), None)
+
+    def shows_question(self, question: str) -> bool:
+        """The frame adds `question` to the page (ConversationState.added)."""
+        added = self.var(CONVERSATION, "added") or []
+        return any(m.get("role") == "user" and m.get("content") == question for m in added)
 
     def var(self, substate: str, name: str, default: Any = None) -> Any:
         return self.delta.get(substate, {}).get(f"{name}_rx_state_", default)
@@ -126,9 +297,12 @@ class ReflexClient:
     cookie: str = ""
     follow_redirects: bool = True
     record_frames: bool = False
+    auto_resync: bool = True  # ask for an answer's whole text when a batch is missing, as the page does
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
     path: str = "/login"
     frames: list[Frame] = field(default_factory=list)
+    live: LiveBuffer = field(default_factory=LiveBuffer)
+    resyncs_sent: int = 0
     received_bytes: int = 0
     sent_bytes: int = 0
     closed: bool = False
@@ -141,6 +315,7 @@ class ReflexClient:
     _opened: asyncio.Event = field(default_factory=asyncio.Event)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: set[asyncio.Task] = field(default_factory=set)
+    _resync_asked: dict[int, float] = field(default_factory=dict)
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -227,6 +402,7 @@ class ReflexClient:
         await self.close()
         self.closed, self._ws, self._writer, self._reader_task = False, None, None, None
         self._waiters, self._text_parts = [], []
+        self.live = LiveBuffer()  # a page load empties the page's buffer
         self._opened, self._connected = asyncio.Event(), asyncio.Event()
         follow, self.follow_redirects = self.follow_redirects, False
         try:
@@ -317,6 +493,8 @@ class ReflexClient:
             return
         update = args[0]
         frame = Frame(t=now, nbytes=nbytes, delta=update.get("delta") or {}, events=update.get("events") or [])
+        frame.live = [call for code in frame.scripts() if (call := live_call(code)) is not None]
+        self._apply_live(frame)
         if self.record_frames:
             self.frames.append(frame)
         for waiter in list(self._waiters):
@@ -327,6 +505,29 @@ class ReflexClient:
                 self._waiters.remove(waiter)
         target = frame.redirect()
         if target and self.follow_redirects:
-            task = asyncio.create_task(self.navigate(target))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self.navigate(target))
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _apply_live(self, frame: Frame) -> None:
+        """Feed the frame's fabrixLive calls to the buffer; ask for resync as assets/chat.js does."""
+        counted: set[int] = set()
+        for method, args in frame.live:
+            try:
+                answer, wants_resync = self.live.apply(method, args, frame.t)
+            except (IndexError, TypeError, ValueError):
+                continue
+            if answer.id not in counted:
+                counted.add(answer.id)
+                answer.frames += 1
+                answer.nbytes += frame.nbytes
+            if wants_resync and self.auto_resync:
+                # assets/chat.js: at most one request a second per answer, "id:time" so each differs.
+                now = time.monotonic()
+                if now - self._resync_asked.get(answer.id, -1e9) >= 1.0:
+                    self._resync_asked[answer.id] = now
+                    self.resyncs_sent += 1
+                    self._spawn(self.send(RESYNC, {"request": f"{answer.id}:{int(time.time() * 1000)}"}))

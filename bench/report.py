@@ -57,8 +57,10 @@ def table() -> str:
         op_row(f"Login, {users} at once", "login", 1.0)
         op_row(f"Agent list, {users} at once (page load; cache cold in round 1)", "agent_list_first_load", 2.0)
         op_row(f"Agent list reload, {users} at once (every one calls FabriX)", "agent_list_reload", 2.0)
-        op_row(f"Conversation list (100 chats), {users} at once", "conversation_list", 1.0)
-        op_row(f"Open a 500-message conversation, {users} at once", "open_500_message_conversation", None)
+        op_row(f"Conversation list (first 30 of 100 chats), {users} at once", "conversation_list", 1.0)
+        op_row(
+            f"Open a 500-message conversation (its newest 50), {users} at once", "open_500_message_conversation", None
+        )
         op_row(f"Message save in that 500-message conversation, {users} at once", "message_save", 0.5)
         op_row(f"Message save in a 5-message conversation, {users} at once", "message_save_small_conversation", 0.5)
         other = ops["seconds"]["another_users_conversation_reload"]
@@ -85,12 +87,15 @@ def table() -> str:
     if st:
         note_machine("bench_50_streams", st)
         problems = {
-            k: sum(len(p[k]) for p in st["phases"].values()) for k in ("errors", "lost", "truncated", "different")
+            k: sum(len(p.get(k, [])) for p in st["phases"].values())
+            for k in ("errors", "lost", "truncated", "different", "protocol")
         }
         answers = sum(p["asks"] for p in st["phases"].values())
+        protocol_note = f" (+{problems['protocol']} protocol)" if problems["protocol"] else ""
         rows.append(
             f"| {st['users']} users streaming at once: errors / lost / truncated / different ({answers} answers) | "
-            f"{problems['errors']} / {problems['lost']} / {problems['truncated']} / {problems['different']} | 0 | "
+            f"{problems['errors']} / {problems['lost']} / {problems['truncated']} / {problems['different']}"
+            f"{protocol_note} | 0 | "
             f"{verdict(not any(problems.values()))} |"
         )
         for phase, p in st["phases"].items():
@@ -148,20 +153,57 @@ def table() -> str:
     head = "| Measurement (PRODUCT.md §9) | p50 / p95 (or value) | Target | Result |\n| --- | --- | --- | --- |\n"
     out = head + "\n".join(rows) + "\n"
     if sb:
-        out += (
-            "\nBytes received by the browser per streamed answer (websocket payload bytes, mean of the runs), "
-            "by answer size and by the number of messages already in the conversation. Batches are the "
-            "streaming updates; the message-list frames are the two updates that carry the whole message "
-            "list (question shown, answer done), each with the 100-chat sidebar list as well:\n\n"
-            "| Answer / messages before | total bytes | batches: bytes (count, largest) | message-list frames |\n"
-            "| --- | --- | --- | --- |\n"
-        )
-        for key, v in sb["mean_by_answer_and_conversation_size"].items():
+        has_ratio = any("total_per_answer_byte" in v for v in sb["mean_by_answer_and_conversation_size"].values())
+        if has_ratio:
             out += (
-                f"| {key} | {v['total_bytes']:,} | {v['batch_bytes']:,} ({v['batch_frames']}, "
-                f"{v['batch_max_frame']:,}) | {v['messages_bytes']:,} |\n"
+                "\nBytes received by the browser per streamed answer (websocket payload bytes, mean of the runs), "
+                "by answer size and by the number of messages already in the conversation. Batches are the "
+                "fabrixLive begin/push/end scripts (each push carries only the added text); message frames the "
+                "deltas of ConversationState's messages/added; until the question shows: from Enter to the "
+                "delta that adds it:\n\n"
+                "| Answer / messages before | total bytes | total / answer bytes | batches: bytes (count, largest) "
+                "| message frames | sidebar frames | until the question shows | total minus batches |\n"
+                "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
             )
-    any_data = next((d for d in (ops, ft, st, up, sb, ss) if d), None)
+            for key, v in sb["mean_by_answer_and_conversation_size"].items():
+                ratio = v.get("total_per_answer_byte")
+                out += (
+                    f"| {key} | {v['total_bytes']:,} | {ratio if ratio is not None else '?'} | "
+                    f"{v['batch_bytes']:,} ({v['batch_frames']}, {v['batch_max_frame']:,}) | "
+                    f"{v['messages_bytes']:,} | {v['conversations_bytes']:,} | "
+                    f"{'?' if v.get('question_bytes') is None else format(v['question_bytes'], ',')} | "
+                    f"{'?' if v.get('non_batch_bytes') is None else format(v['non_batch_bytes'], ',')} |\n"
+                )
+        else:  # results of the scripts before the state split
+            out += (
+                "\nBytes received by the browser per streamed answer (websocket payload bytes, mean of the runs), "
+                "by answer size and by the number of messages already in the conversation. Batches are the "
+                "streaming updates; the message-list frames are the two updates that carry the whole message "
+                "list (question shown, answer done), each with the 100-chat sidebar list as well:\n\n"
+                "| Answer / messages before | total bytes | batches: bytes (count, largest) | message-list frames |\n"
+                "| --- | --- | --- | --- |\n"
+            )
+            for key, v in sb["mean_by_answer_and_conversation_size"].items():
+                out += (
+                    f"| {key} | {v['total_bytes']:,} | {v['batch_bytes']:,} ({v['batch_frames']}, "
+                    f"{v['batch_max_frame']:,}) | {v['messages_bytes']:,} |\n"
+                )
+    rb = load("redis_bytes")
+    if rb:
+        note_machine("bench_redis_bytes", rb)
+        out += (
+            "\nBytes written to Redis per answer (`INFO stats` total_net_input_bytes from Enter until the answer "
+            f"ended and Redis went quiet, this script's INFO excepted; idle: {rb['idle']['bytes_per_second']} "
+            "bytes/s):\n\n"
+            "| Answer / turn | answer bytes | written to Redis | written / answer bytes | read from Redis "
+            "| commands |\n| --- | --- | --- | --- | --- | --- |\n"
+        )
+        for key, v in rb["mean_by_answer_and_turn"].items():
+            out += (
+                f"| {key} | {v['answer_bytes']:,} | {v['redis_bytes_written_mean']:,} | "
+                f"{v['written_per_answer_byte']} | {v['redis_bytes_read_mean']:,} | {v['redis_commands_mean']} |\n"
+            )
+    any_data = next((d for d in (ops, ft, st, up, sb, ss, rb) if d), None)
     if any_data:
         m = any_data["machine"]
         out += (
