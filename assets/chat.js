@@ -61,7 +61,10 @@
       if (!finished && a.done) window.fabrixLive.begin(id);  // a streaming answer is never done
       a.listeners.push(listener);
       listener(view(a));
+      // A finished answer missing its end, or a streaming one with nothing yet (the page was loaded
+      // in its middle, before this file): ask for the whole text.
       if (finished && !a.done) setTimeout(function () { if (!a.done) resync(id); }, 300);
+      if (!finished) setTimeout(function () { if (!a.done && a.part === 0) resync(id); }, 500);
       return function () { a.listeners = a.listeners.filter(function (f) { return f !== listener; }); };
     },
     copy: function (id) {

@@ -23,11 +23,14 @@ BUSY = LiveAnswerState.streaming | (LiveAnswerState.elsewhere_id != 0)
 def _buffered(message_id: rx.Var, finished: rx.Var) -> rx.Var:
     """`{text, status, done}` of one answer in the page's buffer, as React state that follows it."""
     key, done = str(message_id), str(finished)
+    # assets/chat.js may load after the page has rendered (a reload in the middle of an answer):
+    # wait for it before listening.
     hook = (
         "const [liveAnswer, setLiveAnswer] = useState(() => window.fabrixLive ? "
         f"window.fabrixLive.get({key}) : {{text: '', status: '', done: false}});\n"
-        f"useEffect(() => window.fabrixLive ? window.fabrixLive.listen({key}, setLiveAnswer, {done}) : undefined, "
-        f"[{key}, {done}]);"
+        "useEffect(() => { let stop, timer; const go = () => { if (window.fabrixLive) "
+        f"{{ stop = window.fabrixLive.listen({key}, setLiveAnswer, {done}); }} else {{ timer = setTimeout(go, 50); }} }};"
+        f" go(); return () => {{ clearTimeout(timer); if (stop) stop(); }}; }}, [{key}, {done}]);"
     )
     imports = {"react": ["useState", "useEffect"]}
     return rx.Var("liveAnswer", _var_data=VarData(hooks={hook: None}, imports=imports)).to(dict)
