@@ -7,8 +7,8 @@
 
   // Streamed answers (state/live_answer.py). The server pushes each batch as the text it added,
   // numbered from 1; a batch that does not follow the last one means some were lost (a dropped
-  // connection), and the page asks for the whole text (reset). Answers finished during this visit
-  // stay here: the server does not send their text a second time.
+  // connection), and the page asks for the whole text (reset). A finished answer comes with the
+  // number of its batches; it stays here: the server does not send its text a second time.
   var answers = {};
   var asked = {};
   function entry(id) {
@@ -35,6 +35,7 @@
     },
     push: function (id, first, last, added, status) {
       var a = entry(id);
+      if (first === 1 && (a.done || a.part)) window.fabrixLive.begin(id);  // the id of a deleted answer, reused
       if (a.done || last <= a.part) return;
       if (first !== a.part + 1) { resync(id); return; }
       a.part = last;
@@ -48,22 +49,17 @@
       a.part = part; a.text = text; a.status = status; a.done = done;
       notify(a);
     },
-    end: function (id, parts) {
-      var a = entry(id);
-      if (a.done) return;
-      if (a.part < parts) { resync(id); return; }
-      a.done = true; a.status = "";
-      notify(a);
-    },
     get: function (id) { return view(entry(id)); },
-    listen: function (id, listener, finished) {
+    // `parts`: how many batches a finished answer was sent (0 while it streams).
+    listen: function (id, listener, finished, parts) {
       var a = entry(id);
       if (!finished && a.done) window.fabrixLive.begin(id);  // a streaming answer is never done
+      if (finished && !a.done && a.part >= parts) { a.done = true; a.status = ""; notify(a); }
       a.listeners.push(listener);
       listener(view(a));
-      // A finished answer missing its end, or a streaming one with nothing yet (the page was loaded
-      // in its middle, before this file): ask for the whole text.
-      if (finished && !a.done) setTimeout(function () { if (!a.done) resync(id); }, 300);
+      // A finished answer missing batches, or a streaming one with nothing yet (the page was
+      // loaded in its middle, before this file): ask for the whole text.
+      if (finished && !a.done) resync(id);
       if (!finished) setTimeout(function () { if (!a.done && a.part === 0) resync(id); }, 500);
       return function () { a.listeners = a.listeners.filter(function (f) { return f !== listener; }); };
     },

@@ -11,8 +11,7 @@ and all ask at the same moment, twice:
    100 KB (about 5,000 stream events), so the 50 streams really overlap.
 
 Batches are not state vars: each arrives as a `_call_script` event with
-`fabrixLive.push(id, first, last, "added text", status)` (after `fabrixLive.begin(id)`, before
-`fabrixLive.end(id, parts)`); the answer ends with a delta that sets LiveAnswerState.streaming to
+`fabrixLive.push(id, first, last, "added text", status)` (parts numbered from 1); the answer ends with a delta that sets LiveAnswerState.streaming to
 false and appends it to ConversationState.added with `live: true` and empty content. The client
 (bench/reflex_client.LiveBuffer) keeps the page's buffer as assets/chat.js does, including the
 `reset` a new chat's redirect brings (its page load asks for the whole text so far) and a
@@ -115,9 +114,9 @@ async def ask_all(clients: list[ReflexClient], questions: list[str], wait: float
         elif ended.get("content"):
             protocol.append(f"the ended answer was sent again ({len(ended['content'])} chars of content)")
         if answer.end_parts is None:
-            protocol.append("no fabrixLive.end")
+            protocol.append("the ended answer did not say how many batches it was sent")
         if answer.t_begin is None:
-            protocol.append("no fabrixLive.begin")
+            protocol.append("no batch numbered 1")
         result.update(
             t_first_visible=first_frame.t + offset,
             t_end=end_frame.t + offset,

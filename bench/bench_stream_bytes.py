@@ -10,7 +10,7 @@ no fault or question changes the length in between. Playwright's page.on("websoc
 ws.on("framereceived") counts every frame the page receives from Enter until the answer has
 ended, sorted by what the frame carries:
 
-- batch: the streamed answer: `_call_script` events of `fabrixLive.begin/push/end`
+- batch: the streamed answer: `_call_script` events of `fabrixLive.push`
   (state/live_answer.py; a push carries only the text the batch added);
 - resync: `fabrixLive.reset` (the whole text, sent when the page asks with `resync`; expected 0);
 - messages: deltas that carry ConversationState's `messages` or `added` (the question shown, the

@@ -16,11 +16,11 @@ at `/_event/?EIO=4&transport=websocket&token=<tab token>`:
 
 The chat page's streamed answers are not state vars: state/live_answer.py pushes each batch as a
 `_call_script` event whose JavaScript feeds the page's buffer (assets/chat.js):
-`window.fabrixLive&&fabrixLive.begin(id)`, then `...push(id, first, last, "added text", status)`
+`window.fabrixLive&&fabrixLive.push(id, first, last, "added text", status)` (part 1 starts an answer)
 per batch (parts numbered from 1), `...reset(id, part, "whole text", status, done)` after a
-`resync` (a reload, a new chat's redirect, a missed batch), and `...end(id, parts)`. Then a delta
-sets LiveAnswerState.streaming false and appends the answer to ConversationState.added with
-`live: true` and empty content (the page keeps its own copy). `LiveBuffer` below mirrors
+`resync` (a reload, a new chat's redirect, a missed batch). Then a delta sets
+LiveAnswerState.streaming false and appends the answer to ConversationState.added with `live: true`,
+empty content (the page keeps its own copy) and `parts`, the number of batches it was sent. `LiveBuffer` below mirrors
 fabrixLive, so a client knows the text it was shown, and asks for `resync` as the page does when a
 batch is missing.
 
@@ -109,8 +109,8 @@ def ask_payload(question: str) -> dict[str, Any]:
     return {"form": form(message=question, composer_input=question)}
 
 
-_LIVE_CALL = re.compile(r"window\.fabrixLive&&fabrixLive\.(begin|push|reset|end)\((.*)\)", re.S)
-LIVE_METHODS = ("begin", "push", "reset", "end")
+_LIVE_CALL = re.compile(r"window\.fabrixLive&&fabrixLive\.(push|reset)\((.*)\)", re.S)
+LIVE_METHODS = ("push", "reset")
 
 
 def live_call(code: str) -> tuple[str, list[Any]] | None:
@@ -169,6 +169,19 @@ class LiveBuffer:
         self.answers: dict[int, LiveAnswer] = {}
         self.last_begun = 0
 
+    def finish(self, message_id: int, parts: int, t: float) -> tuple[LiveAnswer, bool]:
+        """The answer ended with `parts` batches (its entry in ConversationState.added); returns it
+        and whether the page would ask for resync (batches missing)."""
+        a = self.get(message_id)
+        a.end_parts = parts
+        if a.done:
+            return a, False
+        if a.part < parts:
+            a.gaps += 1
+            return a, True
+        a.done, a.status, a.t_end = True, "", t
+        return a, False
+
     def get(self, message_id: int) -> LiveAnswer:
         answer = self.answers.get(message_id)
         if answer is None:
@@ -178,10 +191,10 @@ class LiveBuffer:
     def apply(self, method: str, args: list[Any], t: float) -> tuple[LiveAnswer, bool]:
         """Apply one call; returns the answer and whether the page would now ask for resync."""
         message_id = int(args[0])
-        if method == "begin":
-            answer = self.answers[message_id] = LiveAnswer(id=message_id, t_begin=t)
+        if method == "push" and int(args[1]) == 1:
+            # Part 1 starts an answer (the id of a deleted one may come back): afresh.
+            self.answers[message_id] = LiveAnswer(id=message_id, t_begin=t)
             self.last_begun = message_id
-            return answer, False
         a = self.get(message_id)
         wants_resync = False
         if method == "push":
@@ -203,15 +216,6 @@ class LiveBuffer:
             if not a.done and part >= a.part:
                 a.part, a.text, a.status, a.done = part, text, status, done
                 if done and a.t_end is None:
-                    a.t_end = t
-        elif method == "end":
-            a.end_parts = int(args[1])
-            if not a.done:
-                if a.part < a.end_parts:
-                    a.gaps += 1
-                    wants_resync = True
-                else:
-                    a.done, a.status = True, ""
                     a.t_end = t
         if a.text and a.t_first_text is None:
             a.t_first_text = t
@@ -513,11 +517,19 @@ class ReflexClient:
         task.add_done_callback(self._tasks.discard)
 
     def _apply_live(self, frame: Frame) -> None:
-        """Feed the frame's fabrixLive calls to the buffer; ask for resync as assets/chat.js does."""
+        """Feed the frame's fabrixLive calls (and an ended answer's batch count) to the buffer; ask
+        for resync as assets/chat.js does."""
         counted: set[int] = set()
-        for method, args in frame.live:
+        calls: list[tuple[str, list[Any]]] = list(frame.live)
+        ended = frame.ended_answer() if frame.answer_ended() else None
+        if ended and ended.get("live"):
+            calls.append(("finish", [ended.get("id"), ended.get("parts", 0)]))
+        for method, args in calls:
             try:
-                answer, wants_resync = self.live.apply(method, args, frame.t)
+                if method == "finish":
+                    answer, wants_resync = self.live.finish(int(args[0]), int(args[1]), frame.t)
+                else:
+                    answer, wants_resync = self.live.apply(method, args, frame.t)
             except (IndexError, TypeError, ValueError):
                 continue
             if answer.id not in counted:

@@ -158,7 +158,7 @@ def table() -> str:
             out += (
                 "\nBytes received by the browser per streamed answer (websocket payload bytes, mean of the runs), "
                 "by answer size and by the number of messages already in the conversation. Batches are the "
-                "fabrixLive begin/push/end scripts (each push carries only the added text); message frames the "
+                "fabrixLive push scripts (each push carries only the added text); message frames the "
                 "deltas of ConversationState's messages/added; until the question shows: from Enter to the "
                 "delta that adds it:\n\n"
                 "| Answer / messages before | total bytes | total / answer bytes | batches: bytes (count, largest) "

@@ -20,26 +20,26 @@ from fabrix_chat.state.ui import tr
 BUSY = LiveAnswerState.streaming | (LiveAnswerState.elsewhere_id != 0)
 
 
-def _buffered(message_id: rx.Var, finished: rx.Var) -> rx.Var:
+def _buffered(message_id: rx.Var, finished: rx.Var, parts: rx.Var) -> rx.Var:
     """`{text, status, done}` of one answer in the page's buffer, as React state that follows it."""
-    key, done = str(message_id), str(finished)
+    key, done, count = str(message_id), str(finished), str(parts)
     # assets/chat.js may load after the page has rendered (a reload in the middle of an answer):
     # wait for it before listening.
     hook = (
         "const [liveAnswer, setLiveAnswer] = useState(() => window.fabrixLive ? "
         f"window.fabrixLive.get({key}) : {{text: '', status: '', done: false}});\n"
         "useEffect(() => { let stop, timer; const go = () => { if (window.fabrixLive) "
-        f"{{ stop = window.fabrixLive.listen({key}, setLiveAnswer, {done}); }} else {{ timer = setTimeout(go, 50); }} }};"
-        f" go(); return () => {{ clearTimeout(timer); if (stop) stop(); }}; }}, [{key}, {done}]);"
+        f"{{ stop = window.fabrixLive.listen({key}, setLiveAnswer, {done}, {count}); }} else {{ timer = setTimeout(go, 50); }} }};"
+        f" go(); return () => {{ clearTimeout(timer); if (stop) stop(); }}; }}, [{key}, {done}, {count}]);"
     )
     imports = {"react": ["useState", "useEffect"]}
     return rx.Var("liveAnswer", _var_data=VarData(hooks={hook: None}, imports=imports)).to(dict)
 
 
 @rx.memo
-def buffered_answer(message_id: rx.Var[int], finished: rx.Var[bool]) -> rx.Component:
+def buffered_answer(message_id: rx.Var[int], finished: rx.Var[bool], parts: rx.Var[int]) -> rx.Component:
     """The answer's markdown from the page's buffer, with FabriX's status line while it streams."""
-    live = _buffered(message_id, finished)
+    live = _buffered(message_id, finished, parts)
     status = live["status"].to(str)
     return rx.fragment(
         # FabriX STATUS events: a transient line above the answer, never part of its text.
@@ -121,7 +121,11 @@ def assistant_message(message: MessageView) -> rx.Component:
         _bot_icon(),
         rx.el.div(
             rx.el.div(
-                rx.cond(message.live, buffered_answer(message_id=message.id, finished=True), markdown(message.content)),
+                rx.cond(
+                    message.live,
+                    buffered_answer(message_id=message.id, finished=True, parts=message.parts),
+                    markdown(message.content),
+                ),
                 class_name="bubble",
             ),
             rx.cond(message.status == "stopped", rx.el.div(tr("stopped"), class_name="message-status")),
@@ -157,7 +161,7 @@ def streaming_message() -> rx.Component:
     """The answer as it arrives: itself an assistant article, busy until it ends."""
     return rx.el.article(
         _bot_icon(),
-        rx.el.div(buffered_answer(message_id=LiveAnswerState.live_id, finished=False), class_name="bubble"),
+        rx.el.div(buffered_answer(message_id=LiveAnswerState.live_id, finished=False, parts=0), class_name="bubble"),
         class_name="message",
         data_message_role="assistant",
         aria_busy="true",

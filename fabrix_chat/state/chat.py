@@ -46,6 +46,7 @@ class MessageView:
     # An answer streamed into this page: its text is the page's own copy (assets/chat.js), so it is
     # not sent a second time when it ends.
     live: bool = False
+    parts: int = 0  # how many batches such an answer was sent (the page checks it has them all)
     note: str = ""  # a quiet line under the answer (older turns left out of its history)
 
 

@@ -108,8 +108,6 @@ class LiveAnswerState(ChatState):
             left_out = self._left_out
             if job is None or self.live_id != job.message_id:
                 return
-        # The database may reuse an id of a deleted answer: the page's buffer starts it afresh.
-        yield rx.call_script(f"window.fabrixLive&&fabrixLive.begin({job.message_id})")
         pushes = _Pushes(job.message_id)
         task = asyncio.create_task(answers.run_answer(job, pushes))
         try:
@@ -119,9 +117,6 @@ class LiveAnswerState(ChatState):
             if not task.done():
                 task.cancel()
         end = task.result()
-        # The whole text once more only if a batch was lost is the page's business (resync); here
-        # it only learns that nothing follows.
-        yield rx.call_script(f"window.fabrixLive&&fabrixLive.end({job.message_id},{end.parts})")
         async with self:
             if self._user_id != job.user_id:
                 # The tab was reset meanwhile (log-out, or another user signed in): the answer is
@@ -143,6 +138,7 @@ class LiveAnswerState(ChatState):
                         status=end.status,
                         error=end.error,
                         live=True,
+                        parts=end.parts,
                         note=i18n.t("history_left_out", lang, count=left_out) if left_out else "",
                     )
                 )
