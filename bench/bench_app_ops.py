@@ -55,11 +55,11 @@ from bench.common import (  # noqa: E402
 from bench.reflex_client import (  # noqa: E402
     AGENTS,
     CHAT,
-    CONVERSATION,
     LIVE,
     LOAD_AGENTS,
     LOGIN,
     MESSAGE_PAGE,
+    PAGE,
     SEND_MESSAGE,
     SET_SEARCH_QUERY,
     SIDEBAR,
@@ -201,14 +201,14 @@ class Round:
 
     async def open(self, c: ReflexClient, conversation_id: int, at_least: int, earlier: bool) -> float:
         """Navigate to a conversation until its messages (the newest page) arrive."""
-        done = c.expect(lambda f: f.has(CONVERSATION, "messages"), self.timeout)
+        done = c.expect(lambda f: f.has(PAGE, "messages"), self.timeout)
         t0 = time.perf_counter()
         await c.navigate(f"/chat/{conversation_id}")
         frame = await done
-        count = len(frame.var(CONVERSATION, "messages"))
+        count = len(frame.var(PAGE, "messages"))
         if count < at_least:
             raise RuntimeError(f"{count} messages shown, expected at least {at_least}")
-        if earlier and frame.var(CONVERSATION, "has_earlier") is False:
+        if earlier and frame.var(PAGE, "has_earlier") is False:
             raise RuntimeError("the conversation's first page does not offer earlier messages")
         return frame.t - t0
 

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -142,9 +144,53 @@ async def idle_rate(meter: RedisMeter, seconds: float) -> dict[str, Any]:
     return {"seconds": round(elapsed, 2), "bytes_written": written, "bytes_per_second": round(written / elapsed, 1)}
 
 
+class Monitor:
+    """`--monitor`: what the app sent Redis, by command and key kind (MONITOR, in a thread)."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.counts: dict[str, list[int]] = {}
+        self.running = False
+
+    def start(self) -> None:
+        self.counts = {}
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        time.sleep(0.2)
+
+    def _run(self) -> None:
+        client = self.server.client()
+        with client.monitor() as monitor:
+            for entry in monitor.listen():
+                if not self.running:
+                    break
+                words = str(entry.get("command", "")).split(" ")
+                name = words[0].upper()
+                if name in ("INFO", "MONITOR"):
+                    continue
+                key = words[1] if len(words) > 1 else ""
+                kind = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "TOKEN", key)
+                kind = re.sub(r"\d+", "N", kind)[:200]
+                bucket = self.counts.setdefault(f"{name} {kind}", [0, 0])
+                bucket[0] += 1
+                bucket[1] += len(str(entry.get("command", "")))
+
+    def stop(self) -> dict[str, list[int]]:
+        self.running = False
+        self.server.client().ping()  # one more line, so listen() returns
+        self.thread.join(timeout=5)
+        return dict(sorted(self.counts.items(), key=lambda item: -item[1][1]))
+
+
+MONITOR: Monitor | None = None
+
+
 async def ask(client: ReflexClient, meter: RedisMeter, question: str, wait: float) -> dict[str, Any]:
     """One question, from Enter until the answer has ended and Redis is quiet again."""
     settled_before = await meter.quiet()
+    if MONITOR is not None:
+        MONITOR.start()
     client.frames.clear()
     commands_before = meter.commandstats()
     before = meter.stats()
@@ -161,6 +207,7 @@ async def ask(client: ReflexClient, meter: RedisMeter, question: str, wait: floa
     end_frame = await end
     t_end = time.perf_counter()
     settled_after = await meter.quiet()
+    monitored = MONITOR.stop() if MONITOR is not None else {}
     after = meter.stats()
     own = meter.own_bytes(calls)
     own_commands = meter.calls["stats"] - calls["stats"]
@@ -187,6 +234,7 @@ async def ask(client: ReflexClient, meter: RedisMeter, question: str, wait: floa
         "pushes": len(shown.push_parts),
         "websocket_bytes_received": sum(f.nbytes for f in client.frames),
         "alert": end_frame.var(CHAT, "alert_text") or "",
+        **({"monitor": monitored} if monitored else {}),
     }
 
 
@@ -235,15 +283,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="fresh conversations per answer kind")
     parser.add_argument("--answers", default=",".join(ANSWERS), help="answer kinds, of " + ",".join(ANSWERS))
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--monitor", action="store_true", help="also record commands by key kind (MONITOR)")
     args = parser.parse_args()
     answers = [x.strip() for x in args.answers.split(",") if x.strip()]
     if not set(answers) <= set(ANSWERS):
         parser.error(f"answers must be among {tuple(ANSWERS)}")
     info = machine()
+    global MONITOR
     with (
         redis_server() as server,
         running_app("redis_bytes", seeded=True, sessions=[USER], redis_url=server.url) as run,
     ):
+        MONITOR = Monitor(server) if args.monitor else None
         measured = asyncio.run(measure(run, server, answers, args.repeat, args.timeout))
         asks = {a["question"]: a for a in run.emulator.asks() if a.get("question")}
     rows = measured["rows"]

@@ -39,7 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import load_average, machine, running_app, summary, write_results  # noqa: E402
-from bench.reflex_client import CONVERSATION, SIDEBAR, live_call  # noqa: E402
+from bench.reflex_client import CONVERSATION, PAGE, SIDEBAR, live_call  # noqa: E402
 
 USER = 0
 SIZES = (1, 10, 50, 500)
@@ -110,13 +110,13 @@ def classify(payload: str, question: str = "") -> tuple[str, bool]:
             call = live_call(str((event.get("payload") or {}).get("javascript_code", "")))
             if call is not None:
                 methods.add(call[0])
-    if methods & {"begin", "push", "end"}:
+    if "push" in methods:
         return "batch", False
     if "reset" in methods:
         return "resync", False
     delta = update.get("delta") or {}
     conversation = delta.get(CONVERSATION, {})
-    if "messages_rx_state_" in conversation or "added_rx_state_" in conversation:
+    if "messages_rx_state_" in delta.get(PAGE, {}) or "added_rx_state_" in conversation:
         added = conversation.get("added_rx_state_") or []
         shows = bool(question) and any(m.get("role") == "user" and m.get("content") == question for m in added)
         return "messages", shows

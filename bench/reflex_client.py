@@ -63,6 +63,7 @@ LOGIN = f"{AUTH}.fabrix_chat___state___auth____login_state"
 # values of <State>.get_full_name(), spelled out so the drivers need not import the app.
 CHAT = f"{AUTH}.fabrix_chat___state___chat____chat_state"
 CONVERSATION = f"{CHAT}.fabrix_chat___state___conversation____conversation_state"
+PAGE = f"{CHAT}.fabrix_chat___state___conversation____message_page_state"
 LIVE = f"{CHAT}.fabrix_chat___state___live_answer____live_answer_state"
 SIDEBAR = f"{CHAT}.fabrix_chat___state___sidebar____sidebar_state"
 AGENTS = f"{CHAT}.fabrix_chat___state___agents____agent_state"

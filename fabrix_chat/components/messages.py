@@ -13,7 +13,7 @@ from reflex.vars import VarData
 from fabrix_chat.components.common import icon_button, text_button
 from fabrix_chat.components.markdown import markdown
 from fabrix_chat.state.chat import ChatState, MessageView
-from fabrix_chat.state.conversation import ConversationState
+from fabrix_chat.state.conversation import ConversationState, MessagePageState
 from fabrix_chat.state.live_answer import LiveAnswerState
 from fabrix_chat.state.ui import tr
 
@@ -145,7 +145,7 @@ def assistant_message(message: MessageView) -> rx.Component:
                     small=True,
                 ),
                 rx.cond(
-                    (message.seq == ConversationState.last_assistant_seq) & ~BUSY,
+                    (message.seq == ConversationState.last_answer_seq) & ~BUSY,
                     icon_button("refresh-cw", tr("regenerate_answer"), ConversationState.regenerate, small=True),
                 ),
                 class_name="message-actions",
@@ -193,7 +193,7 @@ def thread() -> rx.Component:
         & (ConversationState.conversation_id != 0)
     )
     empty = (
-        (ConversationState.messages.length() == 0)
+        (MessagePageState.messages.length() == 0)
         & (ConversationState.added.length() == 0)
         & ~show_stream
         & ~ConversationState.not_found
@@ -211,13 +211,13 @@ def thread() -> rx.Component:
         rx.cond(empty, rx.el.div(rx.el.h2(tr("empty_state")), class_name="empty-state")),
         rx.el.div(
             rx.cond(
-                ConversationState.has_earlier,
+                MessagePageState.has_earlier,
                 rx.el.div(
                     text_button(tr("show_earlier_messages"), ConversationState.show_earlier),
                     class_name="show-earlier",
                 ),
             ),
-            rx.foreach(ConversationState.messages, _message),
+            rx.foreach(MessagePageState.messages, _message),
             rx.foreach(ConversationState.added, _message),
             rx.cond(show_stream, streaming_message()),
             chat_alert(),

@@ -75,6 +75,6 @@ class AgentState(ChatState):
                 agent_id=agent_id,
             )
             if not ok:
-                conversation._show_not_found()
+                await conversation._show_not_found()
                 return
         self.selected_agent_id = agent_id

@@ -96,9 +96,9 @@ class AuthState(rx.State):
         if self._user_id and self._user_id != user.id:
             log.info("another user signed in on this tab: its state is reset")
             await self._reset_tab()
-        self._user_id = user.id or 0
-        self.username = user.username
-        self.is_admin = user.is_admin
+        # Only what changed: an assignment marks the state changed (sent again, written to Redis).
+        if (self._user_id, self.username, self.is_admin) != (user.id or 0, user.username, user.is_admin):
+            self._user_id, self.username, self.is_admin = user.id or 0, user.username, user.is_admin
         return user
 
     def _forget(self) -> None:

@@ -176,7 +176,8 @@ class ChatState(AuthState):
     async def _lang_now(self) -> str:
         lang = (await self.get_state(UIState)).lang
         chat = await self._chat()
-        chat._lang = lang
+        if chat._lang != lang:  # an assignment marks the state changed (sent, written to Redis)
+            chat._lang = lang
         return lang
 
     async def _alert(self, text: str, retry: bool = False, kind: str = "") -> None:
@@ -231,7 +232,7 @@ class ChatState(AuthState):
         await self._clear_alert()
         if kind == "agents" or not (await self.get_state(AgentState)).agents:
             return AgentState.load_agents(True)
-        if (await self.get_state(ConversationState)).last_role() == "assistant":
+        if await (await self.get_state(ConversationState)).last_role() == "assistant":
             return ConversationState.regenerate
 
     @rx.event

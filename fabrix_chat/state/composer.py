@@ -37,9 +37,11 @@ class ComposerState(ChatState):
 
     async def _question_sent(self, attachment: StoredFile | None) -> None:
         """A question went out with `attachment`: a file kept for Retry is not needed any more."""
-        kept, self._retry_file = self._retry_file, None
-        if kept is not None and (attachment is None or attachment.path != kept[0].path):
-            await _discard(kept[0])
+        kept = self._retry_file
+        if kept is not None:
+            self._retry_file = None
+            if attachment is None or attachment.path != kept[0].path:
+                await _discard(kept[0])
         if attachment is not None and self._pending_file is not None and attachment.path == self._pending_file.path:
             self._clear_attachment()
 

@@ -1,8 +1,10 @@
 """The open conversation: its messages, a page at a time, and asking in it.
 
-Opening a conversation shows its newest PAGE_SIZE messages (`messages`), with `Show earlier
-messages` loading the page before them. Questions asked and answers finished during this visit
-go to `added`, so asking never sends the page again, only what is new.
+Opening a conversation shows its newest PAGE_SIZE messages (MessagePageState.messages), with
+`Show earlier messages` loading the page before them. Questions asked and answers finished during
+this visit go to ConversationState.added, so asking never sends the page again, only what is new;
+and the page lives in a substate of its own, so asking does not write it to Redis either (Reflex
+writes a changed substate whole).
 """
 
 from __future__ import annotations
@@ -26,36 +28,40 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 
 
+class MessagePageState(ChatState):
+    """The messages loaded from the database for the open conversation, oldest first."""
+
+    messages: list[MessageView] = []
+    has_earlier: bool = False
+
+
 class ConversationState(ChatState):
     conversation_id: int = 0
     conversation_title: str = ""
     not_found: bool = False
-    messages: list[MessageView] = []  # the pages loaded from the database, oldest first
     added: list[MessageView] = []  # what was asked and answered during this visit
-    has_earlier: bool = False
+    last_answer_seq: int = -1  # the last answer (the one Regenerate replaces)
     editing_seq: int = -1
     edit_text: str = ""
 
-    @rx.var
-    def last_assistant_seq(self) -> int:
-        for message in reversed(self.added or self.messages):
-            if message.role == "assistant":
-                return message.seq
-        for message in reversed(self.messages):
-            if message.role == "assistant":
-                return message.seq
-        return -1
+    async def _page(self) -> MessagePageState:
+        return await self.get_state(MessagePageState)
 
-    def _all(self) -> list[MessageView]:
-        return [*self.messages, *self.added]
+    async def _all(self) -> list[MessageView]:
+        return [*(await self._page()).messages, *self.added]
 
-    def last_role(self) -> str:
-        shown = self._all()
+    async def last_role(self) -> str:
+        shown = await self._all()
         return shown[-1].role if shown else ""
 
-    def _show_not_found(self) -> None:
+    async def _shown_changed(self) -> None:
+        seq = next((m.seq for m in reversed(await self._all()) if m.role == "assistant"), -1)
+        self._set(last_answer_seq=seq)
+
+    async def _show_not_found(self) -> None:
         """What another user's (or a deleted) conversation looks like: nothing of it, just "not found"."""
-        self._set(conversation_id=0, conversation_title="", messages=[], added=[], has_earlier=False, not_found=True)
+        (await self._page())._set(messages=[], has_earlier=False)
+        self._set(conversation_id=0, conversation_title="", added=[], last_answer_seq=-1, not_found=True)
 
     async def _open(self, user_id: int, conversation_id: int) -> list:
         """Show the conversation's newest page (0: the empty new chat); returns events to run."""
@@ -64,8 +70,10 @@ class ConversationState(ChatState):
 
         self._set(editing_seq=-1, not_found=False)
         live = await self.get_state(LiveAnswerState)
+        page = await self._page()
         if conversation_id == 0:
-            self._set(conversation_id=0, conversation_title="", messages=[], added=[], has_earlier=False)
+            page._set(messages=[], has_earlier=False)
+            self._set(conversation_id=0, conversation_title="", added=[], last_answer_seq=-1)
             live._set(elsewhere_id=0)
             return []
         conversation = (
@@ -74,19 +82,20 @@ class ConversationState(ChatState):
             else None
         )
         if conversation is None:
-            self._show_not_found()
+            await self._show_not_found()
             live._set(elsewhere_id=0)
             return []
-        page = await run_db(
+        loaded = await run_db(
             conv_repo.get_message_page, user_id=user_id, conversation_id=conversation_id, limit=PAGE_SIZE
         )
-        rows, earlier = page or ([], False)
+        rows, earlier = loaded or ([], False)
         # The answer streaming in this tab is shown by the live view, not from the database.
         mine = live.live_id if live.streaming else 0
         # Always from the database: this visit's `added` answers were the page's own copies, gone
         # after a reload.
-        self._set(messages=[message_view(m) for m in rows if m.id != mine], added=[])
-        self._set(conversation_id=conversation_id, conversation_title=conversation.title, has_earlier=earlier)
+        page._set(messages=[message_view(m) for m in rows if m.id != mine], has_earlier=earlier)
+        self._set(added=[], conversation_id=conversation_id, conversation_title=conversation.title)
+        await self._shown_changed()
         # An answer still being written for this conversation by another tab or worker: Stop can end it.
         writing = next((m.id or 0 for m in rows if m.status == "streaming" and m.id != mine), 0)
         live._set(elsewhere_id=writing)
@@ -100,10 +109,10 @@ class ConversationState(ChatState):
             events.append(LiveAnswerState.watch_elsewhere(writing))
         return events
 
-    def _show_saved(self, row) -> None:
+    async def _show_saved(self, row) -> None:
         """An answer written elsewhere, as far as it is saved."""
-        views = [message_view(row) if m.id == row.id else m for m in self.messages]
-        self._set(messages=views)
+        page = await self._page()
+        page._set(messages=[message_view(row) if m.id == row.id else m for m in page.messages])
 
     @rx.event
     async def show_earlier(self):
@@ -111,21 +120,22 @@ class ConversationState(ChatState):
         user, redirect = await self._user_or_redirect()
         if redirect:
             return redirect
-        if not self.conversation_id or not self.messages:
+        page = await self._page()
+        if not self.conversation_id or not page.messages:
             return
-        page = await run_db(
+        loaded = await run_db(
             conv_repo.get_message_page,
             user_id=user.id,
             conversation_id=self.conversation_id,
-            before_seq=self.messages[0].seq,
+            before_seq=page.messages[0].seq,
             limit=PAGE_SIZE,
         )
-        if page is None:
-            self._show_not_found()
+        if loaded is None:
+            await self._show_not_found()
             return
-        rows, earlier = page
-        self.messages = [message_view(m) for m in rows] + self.messages
-        self._set(has_earlier=earlier)
+        rows, earlier = loaded
+        page.messages = [message_view(m) for m in rows] + page.messages
+        page._set(has_earlier=earlier)
 
     # --- asking ------------------------------------------------------------------------
 
@@ -151,7 +161,7 @@ class ConversationState(ChatState):
     @rx.event
     async def regenerate(self):
         """Ask the last question again, replacing the last answer."""
-        last_user = next((m for m in reversed(self._all()) if m.role == "user"), None)
+        last_user = next((m for m in reversed(await self._all()) if m.role == "user"), None)
         if last_user is None:
             return
         attachment = await self._file_for(last_user)
@@ -186,7 +196,7 @@ class ConversationState(ChatState):
 
         if (await self.get_state(LiveAnswerState)).streaming:
             return
-        message = next((m for m in self._all() if m.seq == seq and m.role == "user"), None)
+        message = next((m for m in await self._all() if m.seq == seq and m.role == "user"), None)
         if message is not None:
             self.editing_seq = message.seq
             self.edit_text = message.content
@@ -204,7 +214,7 @@ class ConversationState(ChatState):
     async def save_edit(self):
         """The edited question replaces itself and everything after it, then is asked again."""
         seq, text = self.editing_seq, self.edit_text.strip()
-        message = next((m for m in self._all() if m.seq == seq and m.role == "user"), None)
+        message = next((m for m in await self._all() if m.seq == seq and m.role == "user"), None)
         if message is None:
             return
         attachment = await self._file_for(message)
@@ -261,7 +271,7 @@ class ConversationState(ChatState):
                 owner=answers.INSTANCE,
             )
         except LookupError:
-            self._show_not_found()
+            await self._show_not_found()
             return
         except Exception:
             log.exception("saving a question failed")
@@ -269,12 +279,14 @@ class ConversationState(ChatState):
             return
         await composer._question_sent(attachment)
         if replace_from_seq is not None:
-            kept = [m for m in self.messages if m.seq < replace_from_seq]
-            if len(kept) != len(self.messages):
-                self.messages = kept
+            page = await self._page()
+            kept = [m for m in page.messages if m.seq < replace_from_seq]
+            if len(kept) != len(page.messages):
+                page.messages = kept
             self.added = [m for m in self.added if m.seq < replace_from_seq] + [message_view(prepared.question)]
         else:
             self.added = [*self.added, message_view(prepared.question)]
+        await self._shown_changed()
         self._set(
             conversation_id=prepared.conversation_id,
             conversation_title=prepared.title,
@@ -301,6 +313,7 @@ class ConversationState(ChatState):
             events.insert(0, rx.redirect(f"/chat/{prepared.conversation_id}"))
         return events
 
-    def _answer_ended(self, view: MessageView) -> None:
+    async def _answer_ended(self, view: MessageView) -> None:
         """The live answer ended in this conversation: it joins the messages of this visit."""
         self.added = [*self.added, view]
+        await self._shown_changed()

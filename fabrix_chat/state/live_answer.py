@@ -130,7 +130,7 @@ class LiveAnswerState(ChatState):
             conversation = await self.get_state(ConversationState)
             if conversation.conversation_id == job.conversation_id:
                 lang = await self._lang_now()
-                conversation._answer_ended(
+                await conversation._answer_ended(
                     MessageView(
                         id=job.message_id,
                         seq=job.question_seq + 1,
@@ -231,7 +231,7 @@ class LiveAnswerState(ChatState):
                     if row is None or row.status != "streaming":
                         await conversation._open(user_id, conversation_id)
                         return
-                    conversation._show_saved(row)
+                    await conversation._show_saved(row)
         finally:
             async with self:
                 if self._watching == message_id:

@@ -39,7 +39,7 @@ from fabrix_chat.state.agents import AgentState
 from fabrix_chat.state.auth import AuthState
 from fabrix_chat.state.chat import ChatState, MessageView, conversation_items, message_view
 from fabrix_chat.state.composer import ComposerState
-from fabrix_chat.state.conversation import ConversationState
+from fabrix_chat.state.conversation import ConversationState, MessagePageState
 from fabrix_chat.state.live_answer import LiveAnswerState
 from fabrix_chat.state.sidebar import SidebarState
 from tests.conftest import session_headers
@@ -50,7 +50,7 @@ AGENTS = [
 ]
 NOT_FOUND = "Conversation not found."
 FIELD_MARKER = "_rx_state_"  # how a var is named in what Reflex sends the browser
-CHAT_STATES = (ChatState, ConversationState, LiveAnswerState, SidebarState, AgentState, ComposerState)
+CHAT_STATES = (ChatState, ConversationState, MessagePageState, LiveAnswerState, SidebarState, AgentState, ComposerState)
 REAL_RUN_ANSWER = answers.run_answer
 
 
@@ -81,6 +81,10 @@ class Tab:
     @property
     def conversation(self) -> ConversationState:
         return self.get(ConversationState)
+
+    @property
+    def page(self) -> MessagePageState:
+        return self.get(MessagePageState)
 
     @property
     def live(self) -> LiveAnswerState:
@@ -312,8 +316,9 @@ async def test_page_of_another_users_conversation_is_not_found(app_db, two_users
     tab = Tab(two_users["b_token"], f"/chat/{two_users['secret']}")
     await tab.run(ChatState.load_page)
     conversation = tab.conversation
+    page = tab.page
     assert conversation.not_found
-    assert conversation.messages == [] and conversation.added == [] and not conversation.has_earlier
+    assert page.messages == [] and conversation.added == [] and not page.has_earlier
     assert conversation.conversation_title == "" and conversation.conversation_id == 0
     assert tab.sidebar.conversations == []
     assert tab.live.elsewhere_id == 0
@@ -327,10 +332,10 @@ async def test_earlier_messages_of_another_users_conversation_are_not_found(app_
     await tab.run(ChatState.load_page)
     # Forged: A's conversation open in B's tab, its newest page (without its text) shown.
     tab.conversation.conversation_id = long_id
-    tab.conversation.messages = [MessageView(id=0, seq=seq) for seq in range(70, 120)]
-    tab.conversation.has_earlier = True
+    tab.page.messages = [MessageView(id=0, seq=seq) for seq in range(70, 120)]
+    tab.page.has_earlier = True
     await tab.run(ConversationState.show_earlier)
-    assert tab.conversation.not_found and tab.conversation.messages == [] and not tab.conversation.has_earlier
+    assert tab.conversation.not_found and tab.page.messages == [] and not tab.page.has_earlier
     assert snapshot(app_db, long_id) == before
     shows_nothing_of_alice(tab)
 
@@ -398,7 +403,8 @@ async def test_regenerate_and_edit_in_another_users_conversation_are_not_found(a
     tab = Tab(two_users["b_token"])
     await tab.run(AgentState.load_agents)
     tab.conversation.conversation_id = two_users["secret"]
-    setattr(tab.conversation, forged_into, [message_view(m) for m in alice_messages])
+    target = tab.page if forged_into == "messages" else tab.conversation
+    setattr(target, forged_into, [message_view(m) for m in alice_messages])
     if action == "regenerate":
         await tab.run(ConversationState.regenerate)
     else:
@@ -406,7 +412,8 @@ async def test_regenerate_and_edit_in_another_users_conversation_are_not_found(a
         await tab.run(ConversationState.set_edit_text, "Replace Alice's question")
         await tab.run(ConversationState.save_edit)
     conversation = tab.conversation
-    assert conversation.not_found and conversation.messages == [] and conversation.added == []
+    page = tab.page
+    assert conversation.not_found and page.messages == [] and conversation.added == []
     assert not tab.live.streaming and tab.live._job is None
     assert snapshot(app_db, two_users["secret"]) == before
     shows_nothing_of_alice(tab)
@@ -484,12 +491,12 @@ async def test_watching_another_users_answer_shows_nothing(app_db, alice_answeri
     await tab.run(ChatState.load_page)
     # The event's id comes from the browser: one the tab was not told of is not watched.
     await asyncio.wait_for(tab.run(LiveAnswerState.watch_elsewhere, answer_id), 2)
-    assert tab.conversation.messages == [] and not tab.conversation.not_found
+    assert tab.page.messages == [] and not tab.conversation.not_found
     # Forged: A's conversation open and A's answer marked as written elsewhere.
     tab.conversation.conversation_id = alice_answering["secret"]
     tab.live.elsewhere_id = answer_id
     await asyncio.wait_for(tab.run(LiveAnswerState.watch_elsewhere, answer_id), 2)
-    assert tab.conversation.not_found and tab.conversation.messages == []
+    assert tab.conversation.not_found and tab.page.messages == []
     assert not alice_answering["task"].done()
     assert snapshot(app_db, alice_answering["secret"]) == before
     shows_nothing_of_alice(tab)
@@ -536,7 +543,7 @@ async def test_signed_out_browser_is_sent_to_log_in_and_changes_nothing(app_db, 
     assert "/login" in str(result)
     assert snapshot(app_db, two_users["secret"]) == before
     assert stops == []
-    assert tab.sidebar.conversations == [] and tab.conversation.messages == [] and tab.conversation.added == []
+    assert tab.sidebar.conversations == [] and tab.page.messages == [] and tab.conversation.added == []
     shows_nothing_of_alice(tab)
 
 
@@ -549,11 +556,11 @@ async def test_own_conversation_opens_with_its_agent(app_db, two_users):
     assert tab.agents.selected_agent_id == AGENTS[0].id
     await tab.run(ChatState.load_page)
     assert not tab.conversation.not_found
-    assert [m.content for m in tab.conversation.messages] == [
+    assert [m.content for m in tab.page.messages] == [
         "What is the secret merger code?",
         "The code is BLUE-HERON-42.",
     ]
-    assert not tab.conversation.has_earlier
+    assert not tab.page.has_earlier
     assert tab.agents.selected_agent_id == AGENTS[1].id  # the conversation remembers its agent
     await tab.run(AgentState.select_agent, AGENTS[0].id)
     assert snapshot(app_db, two_users["secret"])[1] == AGENTS[0].id
@@ -640,7 +647,7 @@ async def test_edit_replaces_the_question_and_everything_after_it(app_db, two_us
     await tab.run(ConversationState.set_edit_text, "Plan Jeju")
     await tab.run(ConversationState.save_edit)
     assert tab.conversation.editing_seq == -1 and tab.live.streaming
-    assert tab.conversation.messages == []
+    assert tab.page.messages == []
     assert [m.content for m in tab.conversation.added] == ["Plan Jeju"]
     assert snapshot(app_db, cid)[2] == [(0, "user", "Plan Jeju", "complete"), (1, "assistant", "", "streaming")]
     assert tab.live._job.contents == ("Plan Jeju",)  # asked again with the edited history
@@ -663,7 +670,7 @@ async def test_regenerate_replaces_the_last_answer_only(app_db, two_users):
         (2, "user", "Add Gyeongju", "complete"),
         (3, "assistant", "", "streaming"),
     ]
-    assert [m.content for m in tab.conversation.messages] == ["Plan Busan", "Day 1..."]
+    assert [m.content for m in tab.page.messages] == ["Plan Busan", "Day 1..."]
     assert [m.content for m in tab.conversation.added] == ["Add Gyeongju"]
     job = tab.live._job
     assert job.contents[-1] == "Add Gyeongju" and "Day 1..." in job.contents[-2]
@@ -677,19 +684,20 @@ async def test_a_long_conversation_opens_at_its_newest_page_and_shows_earlier_on
     tab = Tab(two_users["a_token"], f"/chat/{cid}")
     await tab.run(ChatState.load_page)
     conversation = tab.conversation
-    assert [m.seq for m in conversation.messages] == list(range(70, 120))
-    assert conversation.messages[-1].content.startswith("message 119")
-    assert conversation.has_earlier and conversation.added == []
+    page = tab.page
+    assert [m.seq for m in page.messages] == list(range(70, 120))
+    assert page.messages[-1].content.startswith("message 119")
+    assert page.has_earlier and conversation.added == []
     await tab.run(ConversationState.show_earlier)
-    assert [m.seq for m in conversation.messages] == list(range(20, 120))
-    assert conversation.has_earlier
+    assert [m.seq for m in page.messages] == list(range(20, 120))
+    assert page.has_earlier
     await tab.run(ConversationState.show_earlier)
-    assert [m.seq for m in conversation.messages] == list(range(120))
-    assert not conversation.has_earlier
+    assert [m.seq for m in page.messages] == list(range(120))
+    assert not page.has_earlier
     # The same conversation in another user's tab: not found, and nothing of it.
     other = Tab(two_users["b_token"], f"/chat/{cid}")
     await other.run(ChatState.load_page)
-    assert other.conversation.not_found and other.conversation.messages == [] and not other.conversation.has_earlier
+    assert other.conversation.not_found and other.page.messages == [] and not other.page.has_earlier
     assert "message 119" not in other.held()
 
 
@@ -732,14 +740,15 @@ async def test_asking_in_a_long_conversation_sends_only_the_question(app_db, two
     tab = Tab(two_users["a_token"], f"/chat/{cid}")
     await tab.run(AgentState.load_agents)
     await tab.run(ChatState.load_page)
-    page = list(tab.conversation.messages)
+    shown = list(tab.page.messages)
     tab.clean()
     events = await tab.run(ConversationState.send_message, {"message": "What about message 3?"})
     assert "stream_answer" in str(events) and "/chat/" not in str(events)  # no new URL
     conversation = tab.conversation
     assert [(m.role, m.content, m.seq) for m in conversation.added] == [("user", "What about message 3?", 120)]
-    assert conversation.messages == page and "messages" not in conversation.dirty_vars
-    assert "messages" not in tab.sent(ConversationState) and "added" in tab.sent(ConversationState)
+    # The page of 50 is neither sent again nor (being a substate of its own) written to Redis.
+    assert tab.page.messages == shown and not tab.page.dirty_vars
+    assert tab.sent(MessagePageState) == set() and "added" in tab.sent(ConversationState)
     answer = stored_messages(app_db, two_users["a"], cid)[-1]
     assert (answer.seq, answer.role, answer.status) == (121, "assistant", "streaming")
     assert tab.live.streaming and tab.live.live_id == answer.id and tab.live.live_conversation_id == cid
@@ -809,7 +818,7 @@ async def test_a_streamed_batch_changes_no_state_var(app_db, two_users, monkeypa
             assert tab.sent(state_cls) == set(), state_cls.__name__
     async for _ in stream:
         pass
-    assert f"fabrixLive.push({answer_id},1," in pushed[0] and f",{len(batches)},\"" in pushed[-1]
+    assert f"fabrixLive.push({answer_id},1," in pushed[0] and f',{len(batches)},"' in pushed[-1]
     assert all(f"fabrixLive.push({answer_id}," in js for js in pushed)
     assert all(text in "".join(pushed) for text in [*batches, "Searching documents..."])
     assert not tab.live.streaming and tab.live.live_id == answer_id
@@ -944,7 +953,7 @@ async def test_when_another_user_signs_in_on_the_tab_nothing_of_the_first_stays(
     assert tab.chat.username == "lee"
     assert stops == [kims_answer], "Kim's answer stops streaming into the tab"
     assert not tab.live.streaming and tab.live.live_id == 0
-    assert tab.conversation.messages == [] and tab.conversation.added == [] and tab.conversation.conversation_id == 0
+    assert tab.page.messages == [] and tab.conversation.added == [] and tab.conversation.conversation_id == 0
     assert tab.sidebar.conversations == [] and tab.composer.attachment_name == ""
     holds_nothing_of_kim(tab)
 
