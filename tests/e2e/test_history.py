@@ -156,3 +156,66 @@ def test_another_users_conversation_is_not_found_and_not_listed(browser, app_ser
     search(page, "salary")
     expect(page.get_by_text("No conversations match.")).to_be_visible()
     other.close()
+
+
+def test_long_conversations_and_long_lists_come_a_page_at_a_time(page, app_server):
+    """A conversation opens at its newest 50 messages with `Show earlier messages` above them;
+    the sidebar holds 30 conversations with `Show more` below them."""
+    name = sign_up(page, app_server.url)
+    now = datetime.now(UTC)
+    db = sqlite3.connect(app_server.data_dir / "fabrix_chat.db", timeout=10)
+    try:
+        user_id = db.execute("SELECT id FROM users WHERE username = ?", (name,)).fetchone()[0]
+        for n in range(35):  # the oldest first: number 34 is the newest
+            when = (now - timedelta(minutes=35 - n)).strftime("%Y-%m-%d %H:%M:%S.%f")
+            cid = db.execute(
+                "INSERT INTO conversations (user_id, title, agent_id, created_at, updated_at) VALUES (?, ?, '', ?, ?)",
+                (user_id, f"Listed chat {n}", when, when),
+            ).lastrowid
+        rows = [
+            (
+                cid,
+                seq,
+                "user" if seq % 2 == 0 else "assistant",
+                f"Message number {seq}.",
+                "complete",
+                "",
+                "",
+                0,
+                when,
+                when,
+            )
+            for seq in range(120)
+        ]
+        db.executemany(
+            "INSERT INTO messages (conversation_id, seq, role, content, status, error, attachment_name,"
+            " attachment_size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        db.commit()
+    finally:
+        db.close()
+    page.reload()
+    listed = page.get_by_role("link", name=re.compile(r"^Listed chat \d+"))
+    expect(listed).to_have_count(30)
+    expect(page.get_by_role("link", name="Listed chat 5", exact=True)).to_have_count(1)
+    expect(page.get_by_role("link", name="Listed chat 4", exact=True)).to_have_count(0)
+    page.get_by_role("button", name="Show more").click()
+    expect(listed).to_have_count(35)
+    expect(page.get_by_role("button", name="Show more")).to_have_count(0)
+
+    page.get_by_role("link", name="Listed chat 34", exact=True).click()
+    articles = page.locator("article[data-message-role]")
+    expect(articles).to_have_count(50)
+    expect(articles.first).to_contain_text("Message number 70.")
+    expect(articles.last).to_contain_text("Message number 119.")
+    earlier = page.get_by_role("button", name="Show earlier messages")
+    earlier.click()
+    expect(articles).to_have_count(100)
+    earlier.click()
+    expect(articles).to_have_count(120)
+    expect(articles.first).to_contain_text("Message number 0.")
+    expect(earlier).to_have_count(0)
+    ask_and_wait(page, "And after all of that?")  # the newest question joins the end of the page
+    expect(articles).to_have_count(122)
+    expect(articles.nth(120)).to_contain_text("And after all of that?")
