@@ -116,7 +116,19 @@ class LiveAnswerState(ChatState):
         finally:
             if not task.done():
                 task.cancel()
-        end = task.result()
+        try:
+            end = task.result()
+        except Exception:  # a bug: the tab must still leave "streaming" with a plain message
+            log.exception("answer %s failed in the app", job.message_id)
+            row = await run_db(
+                conv_repo.get_message,
+                user_id=job.user_id,
+                conversation_id=job.conversation_id,
+                message_id=job.message_id,
+            )
+            kept = row.content if row is not None else ""  # what was saved stays
+            await answers.save_answer(job, kept, "error", i18n.t("error_generic", job.lang))
+            end = answers.AnswerEnd(kept, "error", i18n.t("error_generic", job.lang), retry=True)
         async with self:
             if self._user_id != job.user_id:
                 # The tab was reset meanwhile (log-out, or another user signed in): the answer is

@@ -787,6 +787,28 @@ async def test_resync_sends_the_saved_text_of_an_answer_that_has_ended(app_db, t
     assert "GREY-OWL-7" in js_of(await tab.run(LiveAnswerState.resync, str(answer_id)))
 
 
+async def test_a_bug_in_the_answer_path_still_ends_the_answer_with_a_plain_message(app_db, two_users, monkeypatch):
+    """run_answer raising (a bug, not an upstream failure) must not leave the tab streaming for
+    ever, nor lose the text saved so far."""
+
+    async def broken(job, view, **_kw):
+        await view.show(1, "Saved so far", None)
+        await answers.save_answer(job, "Saved so far", "streaming")
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(answers, "run_answer", broken)
+    tab = Tab(two_users["a_token"])
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.send_message, {"message": "Go"})
+    async for _ in LiveAnswerState.stream_answer.fn(tab.live):
+        pass
+    assert not tab.live.streaming
+    assert tab.chat.alert_text == "Something went wrong. Try again." and tab.chat.alert_retry
+    answer = stored_messages(app_db, two_users["a"], tab.conversation.conversation_id)[-1]
+    assert (answer.status, answer.content, answer.error) == ("error", "Saved so far", "Something went wrong. Try again.")
+
+
 async def test_a_streamed_batch_changes_no_state_var(app_db, two_users, monkeypatch):
     """Reflex sends every changed var whole: a batch is pushed as its added text instead, so it
     costs about its own size, whatever the size of the conversation."""
