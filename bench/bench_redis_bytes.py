@@ -65,7 +65,7 @@ from bench.reflex_client import (  # noqa: E402
 
 USER = 0
 # Answer kinds: the question's suffix. No ~20 KB kind: the emulator cannot make one (see above).
-ANSWERS = {"normal": "", "long": " #fault:long"}
+ANSWERS = {"normal": "", "medium": " #fault:medium", "long": " #fault:long"}
 POLL_SECONDS = 0.05
 QUIET_POLLS = 6  # polls in a row with no bytes but our own: Redis is quiet (0.3 s)
 SETTLE_LIMIT = 5.0  # seconds to wait for quiet at most (then the reading is marked unsettled)

@@ -44,7 +44,7 @@ from bench.reflex_client import CONVERSATION, PAGE, SIDEBAR, live_call  # noqa: 
 USER = 0
 SIZES = (1, 10, 50, 500)
 # Answer kinds: the question's suffix. No 20 KB kind: the emulator has no fault for it (see above).
-ANSWERS = {"normal": "", "long": " #fault:long"}
+ANSWERS = {"normal": "", "medium": " #fault:medium", "long": " #fault:long"}
 QUESTION_SIZES = (1, 500)  # the conversations "bytes per question" is reported for
 KINDS = ("batch", "resync", "messages", "conversations", "other")
 PREFIX = "42/_event,"

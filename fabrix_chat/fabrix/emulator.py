@@ -67,6 +67,7 @@ FAULTS: dict[str, str] = {
     "stall": "a few chunks, then nothing for a long time (120 s unless configured)",
     "filter": "content filter block (FR-403) with message/ko/en",
     "long": "a very long answer (about 100 KB)",
+    "medium": "a long answer (about 20 KB)",
     "legacy": 'bare {"content": ...} events without event_status',
     "typed": '{"type": "start"|"content"|"end", ...} events',
     "references": "content null, the text in contentReferences[].answer",
@@ -182,7 +183,9 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def demo_answer(question: str, agent: dict[str, str], *, long: bool = False, html: bool = False) -> str:
+def demo_answer(
+    question: str, agent: dict[str, str], *, long: bool = False, html: bool = False, target_bytes: int = 100_000
+) -> str:
     """A deterministic markdown answer about `question`: heading, list, table and a code block."""
     q = _clean_question(question) or "(empty)"
     korean = bool(_HANGUL.search(q))
@@ -268,7 +271,7 @@ def demo_answer(question: str, agent: dict[str, str], *, long: bool = False, htm
         sections = [text]
         size = len(text.encode())
         for n in itertools.count(1):
-            if size >= 100_000:
+            if size >= target_bytes:
                 break
             heading = f"\n\n### {'상세 설명' if korean else 'Details'} {n}\n\n"
             body = (
@@ -783,7 +786,13 @@ class _Emulator:
         if upload is not None:
             answer = file_answer(question, upload, agent)
         else:
-            answer = demo_answer(question, agent, long="long" in faults, html="html" in faults)
+            answer = demo_answer(
+                question,
+                agent,
+                long="long" in faults or "medium" in faults,
+                html="html" in faults,
+                target_bytes=100_000 if "long" in faults else 20_000,
+            )
         if not stream or "json" in faults:
             if "stall" in faults:
                 entry["outcome"] = "stalled"

@@ -235,6 +235,9 @@ async def test_long_answer_arrives_whole(client: FabrixClient) -> None:
     text, _, error = await ask(client, "write a lot #fault:long")
     assert error is None
     assert len(text.encode()) >= 100_000 and text.rstrip().endswith(".")
+    medium, _, error = await ask(client, "write some #fault:medium")
+    assert error is None
+    assert 20_000 <= len(medium.encode()) < 25_000 and medium.rstrip().endswith(".")
 
 
 @pytest.mark.asyncio

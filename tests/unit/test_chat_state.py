@@ -806,7 +806,11 @@ async def test_a_bug_in_the_answer_path_still_ends_the_answer_with_a_plain_messa
     assert not tab.live.streaming
     assert tab.chat.alert_text == "Something went wrong. Try again." and tab.chat.alert_retry
     answer = stored_messages(app_db, two_users["a"], tab.conversation.conversation_id)[-1]
-    assert (answer.status, answer.content, answer.error) == ("error", "Saved so far", "Something went wrong. Try again.")
+    assert (answer.status, answer.content, answer.error) == (
+        "error",
+        "Saved so far",
+        "Something went wrong. Try again.",
+    )
 
 
 async def test_a_streamed_batch_changes_no_state_var(app_db, two_users, monkeypatch):
