@@ -92,14 +92,14 @@ async def ask_all(clients: list[ReflexClient], questions: list[str], wait: float
         result: dict[str, Any] = {"question": question, "t_send": t0 + offset, "error": ""}
         try:
             await client.send(SEND_MESSAGE, ask_payload(question))
-            saved_frame = await saved
+            await saved
             first_frame = await first
             end_frame = await end
         except Exception as exc:  # timeouts and lost connections are errors of this run
             result["error"] = f"{type(exc).__name__}: {exc}"
             return result
         ended = end_frame.ended_answer() or {}
-        message_id = int(ended.get("id") or saved_frame.var(LIVE, "live_id") or client.live.last_begun or 0)
+        message_id = int(ended.get("id") or client.live_id or client.live.last_begun or 0)
         answer = client.live.get(message_id)
         if not answer.done:
             # A batch went missing: the page asks for the whole text (resync); so did the client.
@@ -110,7 +110,7 @@ async def ask_all(clients: list[ReflexClient], questions: list[str], wait: float
         stream_frames = [f for f in client.frames if f.live]
         protocol = []
         if not ended.get("live"):
-            protocol.append(f"the answer in ConversationState.added is not live: {str(ended)[:120]}")
+            protocol.append(f"the answer did not end as a live answer: {str(ended)[:120]}")
         elif ended.get("content"):
             protocol.append(f"the ended answer was sent again ({len(ended['content'])} chars of content)")
         if answer.end_parts is None:

@@ -239,7 +239,7 @@ class Round:
             if frame.var(CHAT, "alert_text"):
                 raise RuntimeError(frame.var(CHAT, "alert_text"))
             ended = frame.ended_answer() or {}
-            answer = c.live.get(int(ended.get("id") or 0))
+            answer = c.live.get(int(ended.get("id") or c.live_id or 0))
             if not ended.get("live") or not answer.done or not answer.text:
                 raise RuntimeError(
                     f"answer not shown: added={ended}, buffer done={answer.done}, {len(answer.text)} chars"

@@ -254,9 +254,19 @@ class Frame:
         return self.pushes_text() or self.answer_ended()
 
     def ended_answer(self) -> dict[str, Any] | None:
-        """The finished answer ConversationState.added gets in this frame (live, empty content)."""
-        added = self.var(CONVERSATION, "added") or []
-        return next((m for m in reversed(added) if m.get("role") == "assistant"), None)
+        """How this tab's live answer ended, when this frame ends it: LiveAnswerState's live_*
+        values (the answer's entry in ConversationState.added was sent with the question; its
+        text is the page's own copy). `id` is the frame's live_id when it carries one, else the
+        client fills it in (ReflexClient.live_id)."""
+        if not self.answer_ended():
+            return None
+        return {
+            "id": self.var(LIVE, "live_id"),
+            "live": True,
+            "content": "",
+            "parts": self.var(LIVE, "live_parts", 0),
+            "status": self.var(LIVE, "live_status", ""),
+        }
 
     def shows_question(self, question: str) -> bool:
         """The frame adds `question` to the page (ConversationState.added)."""
@@ -308,6 +318,7 @@ class ReflexClient:
     frames: list[Frame] = field(default_factory=list)
     live: LiveBuffer = field(default_factory=LiveBuffer)
     resyncs_sent: int = 0
+    live_id: int = 0  # the tab's live answer, from the last LiveAnswerState.live_id seen
     received_bytes: int = 0
     sent_bytes: int = 0
     closed: bool = False
@@ -499,6 +510,8 @@ class ReflexClient:
         update = args[0]
         frame = Frame(t=now, nbytes=nbytes, delta=update.get("delta") or {}, events=update.get("events") or [])
         frame.live = [call for code in frame.scripts() if (call := live_call(code)) is not None]
+        if frame.var(LIVE, "live_id"):
+            self.live_id = int(frame.var(LIVE, "live_id"))
         self._apply_live(frame)
         if self.record_frames:
             self.frames.append(frame)
@@ -522,9 +535,10 @@ class ReflexClient:
         for resync as assets/chat.js does."""
         counted: set[int] = set()
         calls: list[tuple[str, list[Any]]] = list(frame.live)
-        ended = frame.ended_answer() if frame.answer_ended() else None
-        if ended and ended.get("live"):
-            calls.append(("finish", [ended.get("id"), ended.get("parts", 0)]))
+        ended = frame.ended_answer()
+        if ended:
+            ended["id"] = ended["id"] or self.live_id
+            calls.append(("finish", [ended["id"], ended.get("parts", 0)]))
         for method, args in calls:
             try:
                 if method == "finish":

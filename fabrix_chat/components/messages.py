@@ -117,26 +117,36 @@ def user_message(message: MessageView) -> rx.Component:
 
 
 def assistant_message(message: MessageView) -> rx.Component:
-    return rx.el.article(
+    # This tab's last live answer shows how it ended from LiveAnswerState (see state/live_answer.py);
+    # while it streams, streaming_message() shows it instead.
+    current = message.live & (message.id == LiveAnswerState.live_id)
+    status = rx.cond(current, LiveAnswerState.live_status, message.status)
+    error = rx.cond(current, LiveAnswerState.live_error, message.error)
+    note = rx.cond(current, LiveAnswerState.live_note, message.note)
+    parts = rx.cond(current, LiveAnswerState.live_parts, message.parts)
+    article = rx.el.article(
         _bot_icon(),
         rx.el.div(
             rx.el.div(
                 rx.cond(
                     message.live,
-                    buffered_answer(message_id=message.id, finished=True, parts=message.parts),
+                    buffered_answer(message_id=message.id, finished=True, parts=parts),
                     markdown(message.content),
                 ),
                 class_name="bubble",
             ),
-            rx.cond(message.status == "stopped", rx.el.div(tr("stopped"), class_name="message-status")),
+            rx.cond(status == "stopped", rx.el.div(tr("stopped"), class_name="message-status")),
             # Being written by another tab or worker: shown as far as it is saved, with Stop.
-            rx.cond(message.status == "streaming", rx.el.div(tr("answer_in_progress"), class_name="message-status")),
+            rx.cond(
+                (status == "streaming") & ~message.live,
+                rx.el.div(tr("answer_in_progress"), class_name="message-status"),
+            ),
             # A failed answer keeps what arrived, and says why it ended (also after a reload).
             rx.cond(
-                (message.status == "error") & (message.error != ""),
-                rx.el.div(message.error, class_name="message-status message-error"),
+                (status == "error") & (error != ""),
+                rx.el.div(error, class_name="message-status message-error"),
             ),
-            rx.cond(message.note != "", rx.el.div(message.note, class_name="message-note")),
+            rx.cond(note != "", rx.el.div(note, class_name="message-note")),
             rx.el.div(
                 icon_button(
                     "copy",
@@ -155,6 +165,7 @@ def assistant_message(message: MessageView) -> rx.Component:
         class_name="message",
         data_message_role="assistant",
     )
+    return rx.cond(current & LiveAnswerState.streaming, rx.fragment(), article)
 
 
 def streaming_message() -> rx.Component:

@@ -55,6 +55,7 @@ class AnswerJob:
     contents: tuple[str, ...]
     lang: str = "en"
     file: files.StoredFile | None = None
+    left_out: int = 0  # earlier turns not sent, to stay within the history's token budget
 
     @property
     def kind(self) -> str:
@@ -95,6 +96,36 @@ class _Received:
             self.status = status
         self.dirty = True
         self.wake.set()
+
+
+# Jobs saved with their question and not yet started, by answer id. The event that saved the
+# question hands its job to the background event that runs it, which Reflex always queues in the
+# same process; kept here rather than in the tab's state, which Redis would store (twice).
+_HANDED: dict[int, tuple[float, AnswerJob]] = {}
+HAND_OVER_SECONDS = 300.0  # a job never taken (its tab went away at once) is forgotten after this
+
+
+def hand_over(job: AnswerJob) -> None:
+    now = time.monotonic()
+    for message_id, (since, _) in list(_HANDED.items()):
+        if now - since > HAND_OVER_SECONDS:
+            del _HANDED[message_id]
+    _HANDED[job.message_id] = (now, job)
+
+
+def take(message_id: int, user_id: int) -> AnswerJob | None:
+    """The job handed over for this answer, once; None when there is none for this user."""
+    handed = _HANDED.get(message_id)
+    if handed is None or handed[1].user_id != user_id:
+        return None
+    del _HANDED[message_id]
+    return handed[1]
+
+
+def handed(message_id: int) -> AnswerJob | None:
+    """The job waiting for this answer, without taking it (for tests and checks)."""
+    entry = _HANDED.get(message_id)
+    return entry[1] if entry else None
 
 
 # Answers running in this process, by message id: Stop here wakes them at once.

@@ -278,15 +278,13 @@ class ConversationState(ChatState):
             await self._alert_key("error_saving")
             return
         await composer._question_sent(attachment)
+        earlier = [live._ended_view(m) for m in self.added]  # the last answer's ending, written in
         if replace_from_seq is not None:
             page = await self._page()
             kept = [m for m in page.messages if m.seq < replace_from_seq]
             if len(kept) != len(page.messages):
                 page.messages = kept
-            self.added = [m for m in self.added if m.seq < replace_from_seq] + [message_view(prepared.question)]
-        else:
-            self.added = [*self.added, message_view(prepared.question)]
-        await self._shown_changed()
+            earlier = [m for m in earlier if m.seq < replace_from_seq]
         self._set(
             conversation_id=prepared.conversation_id,
             conversation_title=prepared.title,
@@ -304,8 +302,12 @@ class ConversationState(ChatState):
             contents=prepared.contents,
             lang=lang,
             file=attachment,
+            left_out=prepared.left_out,
         )
-        live._begin(job, left_out=prepared.left_out)
+        # The question and its answer's entry, which shows the page's buffer (state/live_answer.py).
+        self.added = [*earlier, message_view(prepared.question), _answer_entry(job)]
+        await self._shown_changed()
+        live._begin(job)
         await (await self.get_state(SidebarState))._refresh(user.id)
         # The job stays on the server: the event carries no arguments a browser could forge.
         events: list = [LiveAnswerState.stream_answer]
@@ -313,7 +315,14 @@ class ConversationState(ChatState):
             events.insert(0, rx.redirect(f"/chat/{prepared.conversation_id}"))
         return events
 
-    async def _answer_ended(self, view: MessageView) -> None:
-        """The live answer ended in this conversation: it joins the messages of this visit."""
-        self.added = [*self.added, view]
-        await self._shown_changed()
+    async def _answer_ended(self, job: answers.AnswerJob) -> None:
+        """The live answer ended in this conversation. Its entry in `added` (put there with the
+        question) shows how it ended from LiveAnswerState, so the list is not sent again; only a
+        page opened while it streamed (a reload) has no entry yet and gets one."""
+        if not any(m.id == job.message_id for m in self.added):
+            self.added = [*self.added, _answer_entry(job)]
+            await self._shown_changed()
+
+
+def _answer_entry(job: answers.AnswerJob) -> MessageView:
+    return MessageView(id=job.message_id, seq=job.question_seq + 1, role="assistant", status="streaming", live=True)

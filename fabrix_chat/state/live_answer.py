@@ -10,6 +10,7 @@ connection) or lost its buffer (a reload) asks for the whole text with `resync`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 
@@ -76,13 +77,34 @@ class LiveAnswerState(ChatState):
     live_id: int = 0  # the answer streamed into this tab (it stays set after it ends)
     live_conversation_id: int = 0
     elsewhere_id: int = 0  # an answer of the open conversation written by another tab or worker
-    _job: answers.AnswerJob | None = None
-    _left_out: int = 0
+    # How the live answer ended, shown on its entry in ConversationState.added (so the end sends
+    # these few values, not that list again); written into the entry when the next question is asked.
+    live_status: str = ""
+    live_error: str = ""
+    live_parts: int = 0
+    live_note: str = ""
     _watching: int = 0  # the answer written elsewhere that watch_elsewhere follows
 
-    def _begin(self, job: answers.AnswerJob, left_out: int) -> None:
-        self._job, self._left_out = job, left_out
-        self._set(streaming=True, live_id=job.message_id, live_conversation_id=job.conversation_id, elsewhere_id=0)
+    def _begin(self, job: answers.AnswerJob) -> None:
+        answers.hand_over(job)  # the job stays on the server, outside the tab's state
+        self._set(
+            streaming=True,
+            live_id=job.message_id,
+            live_conversation_id=job.conversation_id,
+            elsewhere_id=0,
+            live_status="streaming",
+            live_error="",
+            live_parts=0,
+            live_note="",
+        )
+
+    def _ended_view(self, view: MessageView) -> MessageView:
+        """The entry of this tab's last live answer with how it ended (others unchanged)."""
+        if not view.live or view.id != self.live_id or self.streaming:
+            return view
+        return dataclasses.replace(
+            view, status=self.live_status, error=self.live_error, parts=self.live_parts, note=self.live_note
+        )
 
     def resume_event(self):
         """After a reload: the page's buffer is empty, so it gets the answer's whole text."""
@@ -104,9 +126,8 @@ class LiveAnswerState(ChatState):
         from fabrix_chat.state.sidebar import SidebarState
 
         async with self:
-            job, self._job = self._job, None
-            left_out = self._left_out
-            if job is None or self.live_id != job.message_id:
+            job = answers.take(self.live_id, self._user_id) if self.streaming else None
+            if job is None:
                 return
         pushes = _Pushes(job.message_id)
         task = asyncio.create_task(answers.run_answer(job, pushes))
@@ -138,22 +159,17 @@ class LiveAnswerState(ChatState):
             composer._answer_ended(job, kept=end.file_kept)
             if self.live_id != job.message_id:
                 return
-            self.streaming = False
+            lang = await self._lang_now()
+            self._set(
+                streaming=False,
+                live_status=end.status,
+                live_error=end.error,
+                live_parts=end.parts,
+                live_note=i18n.t("history_left_out", lang, count=job.left_out) if job.left_out else "",
+            )
             conversation = await self.get_state(ConversationState)
             if conversation.conversation_id == job.conversation_id:
-                lang = await self._lang_now()
-                await conversation._answer_ended(
-                    MessageView(
-                        id=job.message_id,
-                        seq=job.question_seq + 1,
-                        role="assistant",
-                        status=end.status,
-                        error=end.error,
-                        live=True,
-                        parts=end.parts,
-                        note=i18n.t("history_left_out", lang, count=left_out) if left_out else "",
-                    )
-                )
+                await conversation._answer_ended(job)
                 if end.error:
                     await self._alert(end.error, retry=end.retry, kind="answer")
             await (await self.get_state(SidebarState))._refresh(job.user_id)

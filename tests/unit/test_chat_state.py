@@ -386,7 +386,7 @@ async def test_asking_in_another_users_conversation_is_not_found(app_db, two_use
     tab.conversation.conversation_id = two_users["secret"]
     result = await tab.run(ConversationState.send_message, {"message": "Tell me the code again"})
     assert tab.conversation.not_found and tab.conversation.added == []
-    assert not tab.live.streaming and tab.live.live_id == 0 and tab.live._job is None
+    assert not tab.live.streaming and tab.live.live_id == 0 and answers.handed(tab.live.live_id) is None
     # The question is given back to the composer, not lost and not stored anywhere.
     assert "Tell me the code again" in str(result)
     assert snapshot(app_db, two_users["secret"]) == before
@@ -414,7 +414,7 @@ async def test_regenerate_and_edit_in_another_users_conversation_are_not_found(a
     conversation = tab.conversation
     page = tab.page
     assert conversation.not_found and page.messages == [] and conversation.added == []
-    assert not tab.live.streaming and tab.live._job is None
+    assert not tab.live.streaming and answers.handed(tab.live.live_id) is None
     assert snapshot(app_db, two_users["secret"]) == before
     shows_nothing_of_alice(tab)
 
@@ -616,9 +616,13 @@ async def test_send_saves_the_question_titled_from_it_and_keeps_the_job_on_the_s
         ("user", question, "complete"),
         ("assistant", "", "streaming"),
     ]
-    assert [(m.role, m.content) for m in tab.conversation.added] == [("user", question)]
+    # The question, and the entry its answer streams into (shown from the page's buffer).
+    assert [(m.role, m.content, m.live) for m in tab.conversation.added] == [
+        ("user", question, False),
+        ("assistant", "", True),
+    ]
     assert [c.title for c in tab.sidebar.conversations] == ["How do I rotate the API keys…"]
-    job = tab.live._job
+    job = answers.handed(tab.live.live_id)
     assert isinstance(job, answers.AnswerJob)
     assert job.message_id == stored[1].id == tab.live.live_id and job.contents[-1] == question
     assert job.user_id == two_users["b"] and job.agent_id == AGENTS[0].id
@@ -648,9 +652,9 @@ async def test_edit_replaces_the_question_and_everything_after_it(app_db, two_us
     await tab.run(ConversationState.save_edit)
     assert tab.conversation.editing_seq == -1 and tab.live.streaming
     assert tab.page.messages == []
-    assert [m.content for m in tab.conversation.added] == ["Plan Jeju"]
+    assert [(m.role, m.content) for m in tab.conversation.added] == [("user", "Plan Jeju"), ("assistant", "")]
     assert snapshot(app_db, cid)[2] == [(0, "user", "Plan Jeju", "complete"), (1, "assistant", "", "streaming")]
-    assert tab.live._job.contents == ("Plan Jeju",)  # asked again with the edited history
+    assert answers.handed(tab.live.live_id).contents == ("Plan Jeju",)  # asked again with the edited history
 
 
 async def test_regenerate_replaces_the_last_answer_only(app_db, two_users):
@@ -671,8 +675,8 @@ async def test_regenerate_replaces_the_last_answer_only(app_db, two_users):
         (3, "assistant", "", "streaming"),
     ]
     assert [m.content for m in tab.page.messages] == ["Plan Busan", "Day 1..."]
-    assert [m.content for m in tab.conversation.added] == ["Add Gyeongju"]
-    job = tab.live._job
+    assert [(m.role, m.content) for m in tab.conversation.added] == [("user", "Add Gyeongju"), ("assistant", "")]
+    job = answers.handed(tab.live.live_id)
     assert job.contents[-1] == "Add Gyeongju" and "Day 1..." in job.contents[-2]
 
 
@@ -745,14 +749,17 @@ async def test_asking_in_a_long_conversation_sends_only_the_question(app_db, two
     events = await tab.run(ConversationState.send_message, {"message": "What about message 3?"})
     assert "stream_answer" in str(events) and "/chat/" not in str(events)  # no new URL
     conversation = tab.conversation
-    assert [(m.role, m.content, m.seq) for m in conversation.added] == [("user", "What about message 3?", 120)]
+    assert [(m.role, m.content, m.seq) for m in conversation.added] == [
+        ("user", "What about message 3?", 120),
+        ("assistant", "", 121),
+    ]
     # The page of 50 is neither sent again nor (being a substate of its own) written to Redis.
     assert tab.page.messages == shown and not tab.page.dirty_vars
     assert tab.sent(MessagePageState) == set() and "added" in tab.sent(ConversationState)
     answer = stored_messages(app_db, two_users["a"], cid)[-1]
     assert (answer.seq, answer.role, answer.status) == (121, "assistant", "streaming")
     assert tab.live.streaming and tab.live.live_id == answer.id and tab.live.live_conversation_id == cid
-    job = tab.live._job
+    job = answers.handed(tab.live.live_id)
     assert isinstance(job, answers.AnswerJob) and job.message_id == answer.id
     assert "What about message 3?" in job.contents and job.question_seq == 120
 
@@ -849,10 +856,17 @@ async def test_a_streamed_batch_changes_no_state_var(app_db, two_users, monkeypa
     assert all(text in "".join(pushed) for text in [*batches, "Searching documents..."])
     assert not tab.live.streaming and tab.live.live_id == answer_id
     last = tab.conversation.added[-1]
-    assert (last.id, last.role, last.status, last.live, last.parts) == (answer_id, "assistant", "complete", True, 3)
-    assert last.content == ""  # the page has the text already: it is not sent a second time
-    assert "messages" not in tab.sent(ConversationState)
-    assert stored_messages(app_db, two_users["a"], cid)[-1].content == "".join(batches)
+    assert (last.id, last.role, last.live, last.content) == (answer_id, "assistant", True, "")
+    # Its end is a few values of LiveAnswerState; the text is the page's already, and neither the
+    # page of messages nor this visit's list is sent again.
+    assert (tab.live.live_status, tab.live.live_parts) == ("complete", len(batches))
+    assert tab.sent(ConversationState) == set() and tab.sent(MessagePageState) == set()
+    # The next question writes how it ended into its entry.
+    await tab.run(ConversationState.send_message, {"message": "And then?"})
+    ended = next(m for m in tab.conversation.added if m.id == answer_id)
+    assert (ended.status, ended.parts) == ("complete", len(batches))
+    saved = next(m for m in stored_messages(app_db, two_users["a"], cid) if m.id == answer_id)
+    assert saved.content == "".join(batches)
 
 
 # --- agents ---------------------------------------------------------------------------------
@@ -965,7 +979,11 @@ def holds_nothing_of_kim(tab: Tab) -> None:
     held = tab.held()
     for leak in ("Kim's secret plan", "Kim's private question", "notes.txt", "kim@example.com"):
         assert leak not in held, f"{leak!r} stayed in the tab"
-    assert tab.live._job is None and tab.composer._pending_file is None and tab.composer._retry_file is None
+    assert (
+        answers.handed(tab.live.live_id) is None
+        and tab.composer._pending_file is None
+        and tab.composer._retry_file is None
+    )
 
 
 async def test_when_another_user_signs_in_on_the_tab_nothing_of_the_first_stays(app_db, agents, stops):
