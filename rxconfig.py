@@ -19,6 +19,10 @@ os.environ.setdefault("REFLEX_HOT_RELOAD_OVERRIDE_PATHS", "fabrix_chat")
 STATE_EXPIRATION_SECONDS = 12 * 60 * 60  # a tab left open over a working day keeps its state
 STATE_LOCK_EXPIRATION_MS = 30_000  # a lock held longer is broken; headroom over SQLite's 10 s busy timeout
 STATE_LOCK_WARNING_MS = 1_000  # a tab's lock held this long is logged (Reflex's default), long before 30 s
+# Reflex's opportunistic lock: a worker keeps an uncontended tab's lock and state in memory for
+# this long and writes the state back once, instead of a lock, a read and a write per event (an
+# answer is three events). Another worker that needs the tab asks and gets it at once.
+OPLOCK_HOLD_SECONDS = 5
 
 
 def redis_state_options(redis_url: str) -> dict[str, int]:
@@ -29,6 +33,8 @@ def redis_state_options(redis_url: str) -> dict[str, int]:
     """
     if not redis_url:
         return {}
+    os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
+    os.environ.setdefault("REFLEX_OPLOCK_HOLD_TIME", f"{OPLOCK_HOLD_SECONDS}s")
     return {
         "redis_token_expiration": STATE_EXPIRATION_SECONDS,
         "redis_lock_expiration": STATE_LOCK_EXPIRATION_MS,

@@ -42,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rxconfig import OPLOCK_HOLD_SECONDS  # noqa: E402
 from bench.common import (  # noqa: E402
     RedisServer,
     Running,
@@ -206,6 +207,9 @@ async def ask(client: ReflexClient, meter: RedisMeter, question: str, wait: floa
         raise RuntimeError(f"not asked: {saved_frame.var(CHAT, 'alert_text')}")
     end_frame = await end
     t_end = time.perf_counter()
+    # Reflex's opportunistic lock (rxconfig.py) writes a tab's state back when its hold ends:
+    # wait past it, so those bytes count for this answer.
+    await asyncio.sleep(OPLOCK_HOLD_SECONDS + 1)
     settled_after = await meter.quiet()
     monitored = MONITOR.stop() if MONITOR is not None else {}
     after = meter.stats()

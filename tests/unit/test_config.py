@@ -258,8 +258,10 @@ def load_rxconfig(monkeypatch):
 
     import fabrix_chat.config
 
-    # rxconfig sets this on import; monkeypatch puts the environment back afterwards.
+    # rxconfig sets these on import; monkeypatch puts the environment back afterwards.
     monkeypatch.setenv("REFLEX_HOT_RELOAD_OVERRIDE_PATHS", "fabrix_chat")
+    monkeypatch.delenv("REFLEX_OPLOCK_ENABLED", raising=False)
+    monkeypatch.delenv("REFLEX_OPLOCK_HOLD_TIME", raising=False)
 
     def load(settings: Settings):
         monkeypatch.setattr(fabrix_chat.config, "get_settings", lambda: settings)
@@ -280,13 +282,15 @@ def test_with_redis_a_tabs_state_lasts_a_working_day(load_rxconfig):
     assert config.redis_token_expiration == 12 * 60 * 60, "seconds"
     assert config.redis_lock_expiration == 30_000, "milliseconds"
     assert config.redis_lock_warning_threshold < config.redis_lock_expiration
-    # Reflex refuses a warning threshold at or above the lock expiration when it starts.
-    StateManagerRedis(
+    # Reflex refuses a warning threshold at or above the lock expiration, or an opportunistic
+    # lock held as long as the lock lasts, when it starts.
+    manager = StateManagerRedis(
         redis=None,
         token_expiration=config.redis_token_expiration,
         lock_expiration=config.redis_lock_expiration,
         lock_warning_threshold=config.redis_lock_warning_threshold,
     )
+    assert manager._oplock_enabled and manager.oplock_hold_time_ms == 5_000
 
 
 def test_without_redis_reflex_keeps_its_own_state_timings(load_rxconfig):
@@ -294,4 +298,5 @@ def test_without_redis_reflex_keeps_its_own_state_timings(load_rxconfig):
 
     config = load_rxconfig(Settings()).config
     assert config.redis_url is None
+    assert "REFLEX_OPLOCK_ENABLED" not in os.environ
     assert config.redis_token_expiration == Expiration.TOKEN, "states in this process's memory: one hour, not twelve"
