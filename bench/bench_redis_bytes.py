@@ -42,7 +42,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rxconfig import OPLOCK_HOLD_SECONDS  # noqa: E402
 from bench.common import (  # noqa: E402
     RedisServer,
     Running,
@@ -63,6 +62,7 @@ from bench.reflex_client import (  # noqa: E402
     ask_payload,
     compiled_hydrate_extras,
 )
+from rxconfig import OPLOCK_HOLD_SECONDS  # noqa: E402
 
 USER = 0
 # Answer kinds: the question's suffix. No ~20 KB kind: the emulator cannot make one (see above).
