@@ -50,7 +50,7 @@ def conversation_row(item: ConversationItem) -> rx.Component:
             rx.link(
                 rx.el.span(item.title, class_name="conversation-title"),
                 rx.el.span(item.time, class_name="conversation-time", aria_hidden="true"),
-                href=item.href,
+                href="/chat/" + item.id.to_string(),  # built here: each row sent is that much smaller
                 class_name="conversation-link",
                 underline="none",
                 on_click=UIState.after_navigation,

@@ -57,7 +57,6 @@ class ConversationItem:
     group: str = ""
     group_start: bool = False
     time: str = ""
-    href: str = ""
 
 
 @dataclasses.dataclass
@@ -115,7 +114,6 @@ def conversation_items(
                 group=i18n.t(group, lang),
                 group_start=group != previous,
                 time=time_label,
-                href=f"/chat/{conversation.id}",
             )
         )
         previous = group

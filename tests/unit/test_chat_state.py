@@ -945,7 +945,7 @@ def test_conversations_are_grouped_by_date_newest_first():
         ("Older", True),
         ("Older", False),
     ]
-    assert items[0].href == "/chat/1" and items[5].title == "New chat"
+    assert items[0].id == 1 and items[5].title == "New chat"
     assert [i.group for i in conversation_items(rows[:1], "ko", now=now)] == ["오늘"]
 
 
