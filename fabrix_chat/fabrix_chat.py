@@ -66,6 +66,15 @@ async def stop_interrupted_answers(delay: float = 0.0) -> None:
         log.warning("%d answers were interrupted by a shutdown; kept as stopped", interrupted)
 
 
+INTERRUPTED_SWEEP_SECONDS = 30.0
+
+
+async def keep_stopping_interrupted_answers() -> None:
+    await stop_interrupted_answers(delay=conv_repo.HEARTBEAT_STALE_SECONDS + 2)
+    while True:
+        await stop_interrupted_answers(delay=INTERRUPTED_SWEEP_SECONDS)
+
+
 @contextlib.asynccontextmanager
 async def lifespan():
     """Logging, the demo emulator when no FabriX is configured, and a clean shutdown."""
@@ -89,8 +98,9 @@ async def lifespan():
         log.info("FabriX at %s", settings.fabrix_api.base_url)
     await stop_interrupted_answers()
     sweeper = asyncio.create_task(sweep_hourly())
-    # An instance that died less than a heartbeat ago still looks alive now: look once more later.
-    second_look = asyncio.create_task(stop_interrupted_answers(delay=conv_repo.HEARTBEAT_STALE_SECONDS + 2))
+    # An instance that died less than a heartbeat ago still looks alive now, and another may die
+    # while this one runs: look again a little later, and then every half minute.
+    second_look = asyncio.create_task(keep_stopping_interrupted_answers())
     try:
         yield
     finally:

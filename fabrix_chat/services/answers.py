@@ -132,14 +132,20 @@ def handed(message_id: int) -> AnswerJob | None:
 _RUNNING: dict[int, _Pump] = {}
 
 
-async def request_stop(message_id: int) -> None:
+async def request_stop(message_id: int, *, close: bool = False) -> None:
     """Stop this answer wherever it runs: at once in this process, within STOP_POLL_SECONDS elsewhere.
+    `close`: its page is gone (the tab was reset), so nothing more is shown there.
 
     The caller has checked that the answer is the signed-in user's.
     """
     running = _RUNNING.get(message_id)
     if running is not None:
+        running.closed = running.closed or close
         running.stop.set()
+        return
+    handed = _HANDED.pop(message_id, None)
+    if handed is not None:  # saved but not started yet: it never starts
+        await save_answer(handed[1], "", "stopped")
         return
     try:
         await live.get_board().request_stop(message_id)
@@ -179,6 +185,16 @@ async def run_answer(
     try:
         await pump.start()
         await pump.run()
+        status, error, retry = "complete", "", False
+        try:
+            consumer.result()
+        except asyncio.CancelledError:
+            status = "stopped"
+        except Exception as exc:
+            status, error, retry = "error", plain_error(exc, job.lang), retry_makes_sense(exc)
+        # Saved while the answer can still be found running: a resync meanwhile gets the text
+        # from here, never the database's older copy.
+        await save_answer(job, received.text, status, error)
     except asyncio.CancelledError:
         consumer.cancel()
         # The task itself is being cancelled (shutdown): save what arrived as stopped, after a
@@ -188,18 +204,11 @@ async def run_answer(
         await asyncio.shield(save_answer(job, received.text, "stopped"))
         raise
     finally:
-        _RUNNING.pop(job.message_id, None)
+        if _RUNNING.get(job.message_id) is pump:
+            del _RUNNING[job.message_id]
         if not consumer.done():
             consumer.cancel()  # never leave an upstream request running without a reader
         await pump.forget()
-    status, error, retry = "complete", "", False
-    try:
-        consumer.result()
-    except asyncio.CancelledError:
-        status = "stopped"
-    except Exception as exc:
-        status, error, retry = "error", plain_error(exc, job.lang), retry_makes_sense(exc)
-    await save_answer(job, received.text, status, error)
     file_kept = bool(job.file) and status != "complete"
     if job.file and not file_kept:
         await asyncio.to_thread(files.delete_file, job.file.path)  # answered: the file is not kept
@@ -221,6 +230,7 @@ class _Pump:
         self.received: _Received = received
         self.consumer: asyncio.Task = consumer
         self.stop = asyncio.Event()
+        self.closed = False  # the page's view is gone: no more batches for it
         self.batch_interval: float = batch_interval
         self.save_interval: float = save_interval
         self.board = live.get_board()
@@ -277,9 +287,9 @@ class _Pump:
             await asyncio.wait({self.consumer})
 
     async def _flush(self) -> None:
-        # After Stop the page gets no more batches (its tab may be someone else's now): the saved
-        # text reaches it by a resync when the answer has ended.
-        if not self.received.dirty or self.stop.is_set():
+        # A closed view (its tab now belongs to nobody or someone else) gets nothing more; after a
+        # plain Stop the page still gets what had arrived.
+        if not self.received.dirty or self.closed:
             return
         self.received.dirty = False
         added = self.received.text[self.sent :]

@@ -70,6 +70,7 @@ class ConversationState(ChatState):
 
         self._set(editing_seq=-1, not_found=False)
         live = await self.get_state(LiveAnswerState)
+        await live._heal()
         page = await self._page()
         if conversation_id == 0:
             page._set(messages=[], has_earlier=False)
@@ -121,13 +122,14 @@ class ConversationState(ChatState):
         if redirect:
             return redirect
         page = await self._page()
-        if not self.conversation_id or not page.messages:
+        shown = page.messages or self.added  # an edit may have emptied the page itself
+        if not self.conversation_id or not shown:
             return
         loaded = await run_db(
             conv_repo.get_message_page,
             user_id=user.id,
             conversation_id=self.conversation_id,
-            before_seq=page.messages[0].seq,
+            before_seq=shown[0].seq,
             limit=PAGE_SIZE,
         )
         if loaded is None:
@@ -220,7 +222,7 @@ class ConversationState(ChatState):
         attachment = await self._file_for(message)
         if attachment is False:
             return
-        self.editing_seq = -1
+        # The editor closes when the question is asked (_ask); refused, the edited text stays.
         return await self._ask(text, replace_from_seq=seq, attachment=attachment)
 
     async def _ask(self, question: str, replace_from_seq: int | None = None, attachment: StoredFile | None = None):
@@ -234,6 +236,7 @@ class ConversationState(ChatState):
             return redirect
         lang = await self._lang_now()
         live = await self.get_state(LiveAnswerState)
+        await live._heal()
         if live.streaming:
             await self._alert_key("error_answer_running")
             return

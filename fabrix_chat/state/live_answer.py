@@ -106,6 +106,25 @@ class LiveAnswerState(ChatState):
             view, status=self.live_status, error=self.live_error, parts=self.live_parts, note=self.live_note
         )
 
+    async def _heal(self) -> None:
+        """`streaming` kept for an answer that has ended without this tab hearing of it (its worker
+        stopped, or it was stopped before it started): take how it ended from the database."""
+        if not self.streaming or not self.live_id:
+            return
+        row = await run_db(
+            conv_repo.get_message,
+            user_id=self._user_id,
+            conversation_id=self.live_conversation_id,
+            message_id=self.live_id,
+        )
+        if row is None or row.status != "streaming":
+            self._set(
+                streaming=False,
+                live_status=row.status if row else "stopped",
+                live_error=row.error if row else "",
+                live_parts=FINAL_PART,  # the page asks for the saved text
+            )
+
     def resume_event(self):
         """After a reload: the page's buffer is empty, so it gets the answer's whole text."""
         return LiveAnswerState.resync(str(self.live_id))
@@ -114,7 +133,7 @@ class LiveAnswerState(ChatState):
         """The tab is about to belong to nobody or someone else: its answer stops streaming here."""
         if self.streaming and self.live_id:
             try:
-                await answers.request_stop(self.live_id)
+                await answers.request_stop(self.live_id, close=True)
             except Exception:
                 log.warning("could not stop answer %s when its tab was reset", self.live_id)
 
@@ -128,6 +147,7 @@ class LiveAnswerState(ChatState):
         async with self:
             job = answers.take(self.live_id, self._user_id) if self.streaming else None
             if job is None:
+                await self._heal()
                 return
         pushes = _Pushes(job.message_id)
         task = asyncio.create_task(answers.run_answer(job, pushes))

@@ -295,7 +295,7 @@ def stops(monkeypatch) -> list[int]:
     """The answers Stop was requested for (none is running: the request is only recorded)."""
     requested: list[int] = []
 
-    async def request_stop(message_id: int) -> None:
+    async def request_stop(message_id: int, *, close: bool = False) -> None:
         requested.append(message_id)
 
     monkeypatch.setattr(answers, "request_stop", request_stop)
@@ -681,6 +681,47 @@ async def test_regenerate_replaces_the_last_answer_only(app_db, two_users):
 
 
 # --- pages: long conversations and many conversations ----------------------------------------
+
+
+async def test_show_earlier_still_works_after_editing_the_first_question_on_the_page(app_db, two_users, agents):
+    cid = long_conversation(app_db, two_users["a"], 120)
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.start_edit, 70)
+    await tab.run(ConversationState.set_edit_text, "Asked again")
+    await tab.run(ConversationState.save_edit)
+    assert tab.page.messages == [] and tab.page.has_earlier
+    await tab.run(ConversationState.show_earlier)
+    assert [m.seq for m in tab.page.messages] == list(range(20, 70))
+
+
+async def test_an_edit_refused_keeps_the_edited_text(app_db, two_users, agents):
+    cid = long_conversation(app_db, two_users["a"], 4)
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.start_edit, 2)
+    await tab.run(ConversationState.set_edit_text, "x" * 20_001)
+    await tab.run(ConversationState.save_edit)
+    assert tab.conversation.editing_seq == 2 and len(tab.conversation.edit_text) == 20_001
+    assert "too long" in tab.chat.alert_text
+
+
+async def test_stop_before_the_answer_starts_ends_it_and_the_tab(app_db, two_users, agents):
+    """Stop pressed between the question being saved and the background event taking its job:
+    the answer never starts, is saved as stopped, and the tab does not stay "streaming"."""
+    tab = Tab(two_users["a_token"])
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.send_message, {"message": "Never mind"})
+    answer_id = tab.live.live_id
+    await tab.run(LiveAnswerState.stop_generating)
+    assert answers.handed(answer_id) is None
+    async for _ in LiveAnswerState.stream_answer.fn(tab.live):
+        pass
+    assert not tab.live.streaming and tab.live.live_status == "stopped"
+    saved = next(
+        m for m in stored_messages(app_db, two_users["a"], tab.conversation.conversation_id) if m.id == answer_id
+    )
+    assert saved.status == "stopped"
 
 
 async def test_a_long_conversation_opens_at_its_newest_page_and_shows_earlier_ones(app_db, two_users):
