@@ -58,7 +58,9 @@ class Conversation(SQLModel, table=True):
 
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_seq", "conversation_id", "seq"),)
+    # AUTOINCREMENT: SQLite would otherwise give a deleted newest message's id to the next one
+    # (migration 0004), and answers are found by id while they stream.
+    __table_args__ = (Index("ix_messages_conversation_seq", "conversation_id", "seq"), {"sqlite_autoincrement": True})
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")

@@ -13,7 +13,9 @@ TITLE_LENGTH = 30
 LIKE_ESCAPE = "\\"
 # The writer of a streaming answer saves it at least every 1.5 s and beats every ~3 s while
 # FabriX is silent, so a heartbeat this old has missed several intervals: nobody writes it any more.
-HEARTBEAT_STALE_SECONDS = 10.0
+# It is well over SQLite's 10 s busy timeout too, so a save kept waiting that long is not taken
+# for a dead writer.
+HEARTBEAT_STALE_SECONDS = 30.0
 
 
 def escape_like(text: str) -> str:

@@ -270,7 +270,7 @@ class _Pump:
         if self.received.text != self.saved_text:
             until.append(self.last_save + self.save_interval - now)
         if self.board.shared:
-            until.append(self.last_poll + live.STOP_POLL_SECONDS - now)
+            until.append(self.last_poll + self._poll_interval() - now)
         return max(0.0, min(until))
 
     async def _check_stop(self) -> None:
@@ -278,13 +278,17 @@ class _Pump:
             return
         if not self.stop.is_set() and self.board.shared:
             now = time.monotonic()
-            if now - self.last_poll >= live.STOP_POLL_SECONDS:
+            if now - self.last_poll >= self._poll_interval():
                 self.last_poll = now
                 if await self._on_board(self.board.stop_requested(self.job.message_id)):
                     self.stop.set()
         if self.stop.is_set():
             self.consumer.cancel()
             await asyncio.wait({self.consumer})
+
+    def _poll_interval(self) -> float:
+        # A failing board is asked less often: each failure can take its whole socket timeout.
+        return live.FAILING_POLL_SECONDS if self.board_failed else live.STOP_POLL_SECONDS
 
     async def _flush(self) -> None:
         # A closed view (its tab now belongs to nobody or someone else) gets nothing more; after a
@@ -299,8 +303,12 @@ class _Pump:
         self.part += 1
         self.sent = len(self.received.text)
         self.status = self.received.status
-        if self.board.shared:
+        if self.board.shared and not self.board_failed:
             await self._on_board(self.board.add(self.job.message_id, self.part, added, self.status))
+            if self.board_failed:
+                # A batch missing from the board would leave a hole in what its readers get:
+                # take the answer off it, so they read the database instead.
+                await self._on_board(self.board.finish(self.job.message_id))
         await self.view.show(self.part, added, status)
 
     async def _save_or_beat(self) -> None:

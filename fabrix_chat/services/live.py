@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 3600  # a running answer's keys outlive any answer; deleted when it ends
 STOP_POLL_SECONDS = 0.25  # how often an answer running here looks for a Stop pressed elsewhere
+FAILING_POLL_SECONDS = 5.0  # and how often while Redis is failing
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,7 @@ class RedisBoard:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.append(text_key, added.encode())
             pipe.set(head_key, f"{part}\n{status}".encode(), ex=KEEP_SECONDS)
-            if part == 1:
-                pipe.expire(text_key, KEEP_SECONDS)
+            pipe.expire(text_key, KEEP_SECONDS)  # also when the first batch's write failed
             await pipe.execute()
 
     async def read(self, message_id: int) -> Snapshot | None:

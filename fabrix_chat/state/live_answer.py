@@ -261,9 +261,10 @@ class LiveAnswerState(ChatState):
             self._watching = message_id
             user_id = self._user_id
             conversation_id = (await self.get_state(ConversationState)).conversation_id
+        events: list = []
         try:
             deadline = asyncio.get_running_loop().time() + ELSEWHERE_WATCH_SECONDS
-            while asyncio.get_running_loop().time() < deadline:
+            while not events and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(ELSEWHERE_POLL_SECONDS)
                 row = await run_db(
                     conv_repo.get_message, user_id=user_id, conversation_id=conversation_id, message_id=message_id
@@ -277,10 +278,14 @@ class LiveAnswerState(ChatState):
                     ):
                         return
                     if row is None or row.status != "streaming":
-                        await conversation._open(user_id, conversation_id)
-                        return
-                    await conversation._show_saved(row)
+                        # Its end; the page opened again may find the next answer written elsewhere.
+                        events = await conversation._open(user_id, conversation_id) or [None]
+                    else:
+                        await conversation._show_saved(row)
         finally:
             async with self:
                 if self._watching == message_id:
                     self._watching = 0
+        for event in events:
+            if event is not None:
+                yield event

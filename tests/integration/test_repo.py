@@ -862,3 +862,18 @@ def test_idle_sessions_and_unredeemed_tickets_are_purged(session) -> None:
     assert purged == 2
     left = session.exec(select(AuthSession)).all()
     assert [s.id for s in left] == [fresh.id]
+
+
+def test_the_id_of_a_deleted_newest_message_is_never_given_again(db):
+    """Answers are found by id while they stream (the running answers, the live board, the page's
+    buffer): a regenerated answer must never get the id of the one it replaced."""
+    user = add_user(db)
+    conversation = add_conversation(db, user, messages=("question", "answer"))
+    newest = max(m.id for m in conv.get_messages(session=db, user_id=user.id, conversation_id=conversation.id))
+    conv.truncate_from(session=db, user_id=user.id, conversation_id=conversation.id, seq=1)
+    db.commit()
+    again = conv.add_message(
+        session=db, user_id=user.id, conversation_id=conversation.id, role="assistant", content="", status="streaming"
+    )
+    db.commit()
+    assert again.id > newest

@@ -512,7 +512,9 @@ async def test_a_failing_live_board_never_ends_the_answer_and_is_logged_once(app
 
     assert (end.status, end.text) == ("complete", "".join(chunks))
     assert_whole(view, end)
-    assert broken.calls > 3  # it was asked again and again...
+    # It was asked, failed, and was then left alone (asked only every FAILING_POLL_SECONDS, since
+    # each failure can take its whole socket timeout)...
+    assert 1 <= broken.calls <= 3
     failures = [r for r in caplog.records if r.name == answers.log.name and "live board" in r.getMessage()]
     assert len(failures) == 1  # ...and logged once
     assert (await stored_answer(job.message_id)).status == "complete"
