@@ -335,7 +335,6 @@ class RedisServer:
     """A throwaway redis-server (what redis_server yields)."""
 
     port: int
-    process: subprocess.Popen
 
     @property
     def url(self) -> str:
@@ -349,42 +348,15 @@ class RedisServer:
 
 @contextlib.contextmanager
 def redis_server() -> Iterator[RedisServer]:
-    """redis-server on a free loopback port, no persistence, as tests/redis_server.py starts it
-    (without pytest: a missing server ends the benchmark with a message instead of a skip)."""
-    server = shutil.which("redis-server")
-    if server is None:
+    """redis-server on a free loopback port, no persistence, started as the tests start it
+    (a missing server ends the benchmark with a message instead of a skip)."""
+    if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is not installed (Debian package redis-server)")
-    import redis
+    from tests.redis_server import running_redis
 
-    port = free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    running = RedisServer(port=port, process=process)
-    client = running.client()
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"redis-server did not answer PING on port {port}") from None
-                time.sleep(0.05)
+    with running_redis() as port:
         print(f"redis-server on port {port}", flush=True)
-        yield running
-    finally:
-        client.close()
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        yield RedisServer(port=port)
 
 
 def driver_cpu_seconds() -> float:

@@ -9,7 +9,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 
-import pytest
 import redis
 
 
@@ -20,14 +19,22 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def redis_server(skip_reason: str) -> Iterator[int]:
-    """Start redis-server (no persistence), wait for PING, yield its port, stop it; skip if missing."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip(f"redis-server not installed (Debian package redis-server); {skip_reason}")
+def running_redis() -> Iterator[int]:
+    """Start redis-server (no persistence), wait for PING, yield its port, stop it (no pytest here:
+    the benchmarks use it too). The caller has checked that redis-server is installed."""
     port = _free_port()
     proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -51,3 +58,14 @@ def redis_server(skip_reason: str) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def redis_server(skip_reason: str) -> Iterator[int]:
+    """running_redis() for a test; the test is skipped when redis-server is missing."""
+    if shutil.which("redis-server") is None:
+        import pytest
+
+        pytest.skip(f"redis-server not installed (Debian package redis-server); {skip_reason}")
+    with running_redis() as port:
+        yield port

@@ -55,18 +55,28 @@ class SidebarState(ChatState):
     def new_chat(self):
         return rx.redirect("/chat")
 
+    async def _row_conversation(self, conversation_id):
+        """The conversation of a row's button: (it, None) when it is the signed-in user's, (None,
+        None) with the "not found" alert when not, (None, a redirect) when signed out."""
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return None, redirect
+        try:
+            wanted = int(conversation_id)
+        except (TypeError, ValueError):
+            wanted = 0
+        conversation = await run_db(conv_repo.get_conversation, user_id=user.id, conversation_id=wanted)
+        if conversation is None:
+            await self._alert_key("conversation_not_found")
+        return conversation, None
+
     @rx.event
     async def ask_delete(self, conversation_id: int):
         """A row's Delete chat: open the confirmation dialog (for the user's own chats only)."""
-        user, redirect = await self._user_or_redirect()
-        if redirect:
-            return redirect
-        conversation = await _own_conversation(user.id, conversation_id)
-        if conversation is None:
-            await self._alert_key("conversation_not_found")
-            return
-        self.delete_id = conversation.id or 0
-        self.delete_title = conversation.title
+        conversation, redirect = await self._row_conversation(conversation_id)
+        if conversation is not None:
+            self.delete_id, self.delete_title = conversation.id or 0, conversation.title
+        return redirect
 
     @rx.event
     def cancel_delete(self):
@@ -99,15 +109,10 @@ class SidebarState(ChatState):
     @rx.event
     async def ask_rename(self, conversation_id: int):
         """A row's Rename chat: open the dialog with the current title (the user's own chats only)."""
-        user, redirect = await self._user_or_redirect()
-        if redirect:
-            return redirect
-        conversation = await _own_conversation(user.id, conversation_id)
-        if conversation is None:
-            await self._alert_key("conversation_not_found")
-            return
-        self.rename_id = conversation.id or 0
-        self.rename_title = conversation.title
+        conversation, redirect = await self._row_conversation(conversation_id)
+        if conversation is not None:
+            self.rename_id, self.rename_title = conversation.id or 0, conversation.title
+        return redirect
 
     @rx.event
     def set_rename_title(self, title: str):
@@ -138,11 +143,3 @@ class SidebarState(ChatState):
             if conversation_id == conversation.conversation_id:
                 conversation._set(conversation_title=" ".join(self.rename_title.split()))
         await self._refresh(user.id)
-
-
-async def _own_conversation(user_id: int, conversation_id):
-    try:
-        wanted = int(conversation_id)
-    except (TypeError, ValueError):
-        return None
-    return await run_db(conv_repo.get_conversation, user_id=user_id, conversation_id=wanted)
