@@ -1,21 +1,21 @@
 """Bytes written to Redis per streamed answer, with `[rate_limit] redis_url` set.
 
-    .venv/bin/python bench/bench_redis_bytes.py [--repeat 2] [--answers normal,long]
+    .venv/bin/python bench/bench_redis_bytes.py [--repeat 2] [--answers normal,slow,medium,long] [--monitor]
 
 A redis-server is started here (loopback, a free port, no persistence, as tests/redis_server.py
 starts one) and the app runs with `[rate_limit] redis_url` pointing at it: Reflex keeps every tab's
 state there (read and written back around each event), the rate limiter keeps its budget there,
-and the live board (services/live.py) APPENDs each batch of a running answer and polls its Stop
-flag. One signed-in user (a Python websocket client, bench/reflex_client.py, the frames a browser
+and the live board (services/live.py) APPENDs a running answer's text at most once a second and
+listens for Stop on a channel. One signed-in user (a Python websocket client, bench/reflex_client.py, the frames a browser
 tab sends) asks, for each answer kind, the first question of a fresh conversation (/chat; the
 answer's redirect to /chat/<id> and that page's load are part of it), then one follow-up in that
 conversation:
 
-- normal: the emulator's demo answer, about 1 KB;
+- normal: the emulator's demo answer, about 1 KB, streamed in a fraction of a second;
+- slow: the same answer streamed over about 17 s (`#fault:slow`, chunks 0.3 s apart), as FabriX
+  paces one: what a running answer costs a second (its copy on the live board) shows here;
+- medium: `#fault:medium`, about 20 KB;
 - long: `#fault:long`, about 100 KB.
-
-There is no ~20 KB kind: fabrix_chat/fabrix/emulator.py has only these two lengths (no fault or
-question makes one in between).
 
 For each answer, Redis' `INFO stats` `total_net_input_bytes` (every byte clients sent to Redis:
 the bytes written to it, plus command framing and keys) is read just before Enter and again once
@@ -24,15 +24,18 @@ script's own INFO for QUIET_POLLS polls in a row). Reported per answer: the byte
 this script's own INFO commands (measured at the start), their ratio to the answer's size (UTF-8
 bytes, from the emulator's log), `total_net_output_bytes` (what the app read back), and the Redis
 commands run (INFO commandstats before/after). The idle rate (bytes a second with nobody asking)
-is measured before the first answer, to judge how much of a number is background.
-Results: bench/results/redis_bytes.json.
+is measured before the first answer, to judge how much of a number is background. `--monitor`
+also counts the exact bytes of each command by key kind, through a proxy between the app and
+Redis (Monitor below). Results: bench/results/redis_bytes.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
+import socket
 import sys
 import threading
 import time
@@ -65,8 +68,8 @@ from bench.reflex_client import (  # noqa: E402
 from rxconfig import OPLOCK_HOLD_SECONDS  # noqa: E402
 
 USER = 0
-# Answer kinds: the question's suffix. No ~20 KB kind: the emulator cannot make one (see above).
-ANSWERS = {"normal": "", "medium": " #fault:medium", "long": " #fault:long"}
+# Answer kinds: the question's suffix.
+ANSWERS = {"normal": "", "slow": " #fault:slow", "medium": " #fault:medium", "long": " #fault:long"}
 POLL_SECONDS = 0.05
 QUIET_POLLS = 6  # polls in a row with no bytes but our own: Redis is quiet (0.3 s)
 SETTLE_LIMIT = 5.0  # seconds to wait for quiet at most (then the reading is marked unsettled)
@@ -146,42 +149,109 @@ async def idle_rate(meter: RedisMeter, seconds: float) -> dict[str, Any]:
 
 
 class Monitor:
-    """`--monitor`: what the app sent Redis, by command and key kind (MONITOR, in a thread)."""
+    """`--monitor`: the exact bytes the app sent Redis, by command and key kind.
+
+    The app is given the address of a loopback proxy (in threads) instead of the server's; the
+    proxy forwards both ways and parses what the app sends (RESP arrays, as redis-py writes them),
+    counting each command's bytes on the wire. (Redis' own MONITOR would also list the commands a
+    Lua script runs inside the server, which cost no network bytes, and quotes binary arguments.)
+    """
 
     def __init__(self, server: RedisServer) -> None:
         self.server = server
         self.counts: dict[str, list[int]] = {}
         self.running = False
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _accept(self) -> None:
+        while True:
+            app_side, _ = self.listener.accept()
+            redis_side = socket.create_connection(("127.0.0.1", self.server.port))
+            threading.Thread(target=self._pipe, args=(app_side, redis_side, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(redis_side, app_side, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket, count: bool) -> None:
+        pending = b""
+        with contextlib.suppress(OSError):  # a side closed: the connection is over
+            while data := source.recv(65536):
+                target.sendall(data)
+                if count:
+                    pending = self._tally(pending + data)
+        with contextlib.suppress(OSError):  # pass the close on; the other side may be gone already
+            target.shutdown(socket.SHUT_WR)
+
+    def _tally(self, buffer: bytes) -> bytes:
+        """Count every whole command at the start of buffer; return the incomplete rest."""
+        while (words := _resp_command(buffer)) is not None:
+            size, args = words
+            buffer = buffer[size:]
+            if not self.running or not args:
+                continue
+            name = args[0].decode(errors="replace").upper()
+            key = args[1].decode(errors="replace") if len(args) > 1 and name not in ("EVAL", "EVALSHA") else ""
+            if name in ("EVAL", "EVALSHA") and len(args) > 3:
+                key = args[3].decode(errors="replace")  # the first key
+            kind = _kind(key)
+            with self.lock:
+                bucket = self.counts.setdefault(f"{name} {kind}".strip(), [0, 0])
+                bucket[0] += 1
+                bucket[1] += size
+                for key, payload in _state_writes(name, args):  # already counted: the EVAL's parts
+                    part = self.counts.setdefault(f"(in EVAL) {_kind(key)}", [0, 0])
+                    part[0] += 1
+                    part[1] += len(key) + len(payload)
+        return buffer
 
     def start(self) -> None:
-        self.counts = {}
+        with self.lock:
+            self.counts = {}
         self.running = True
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        time.sleep(0.2)
-
-    def _run(self) -> None:
-        client = self.server.client()
-        with client.monitor() as monitor:
-            for entry in monitor.listen():
-                if not self.running:
-                    break
-                words = str(entry.get("command", "")).split(" ")
-                name = words[0].upper()
-                if name in ("INFO", "MONITOR"):
-                    continue
-                key = words[1] if len(words) > 1 else ""
-                kind = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "TOKEN", key)
-                kind = re.sub(r"\d+", "N", kind)[:200]
-                bucket = self.counts.setdefault(f"{name} {kind}", [0, 0])
-                bucket[0] += 1
-                bucket[1] += len(str(entry.get("command", "")))
 
     def stop(self) -> dict[str, list[int]]:
         self.running = False
-        self.server.client().ping()  # one more line, so listen() returns
-        self.thread.join(timeout=5)
-        return dict(sorted(self.counts.items(), key=lambda item: -item[1][1]))
+        with self.lock:
+            return dict(sorted(self.counts.items(), key=lambda item: -item[1][1]))
+
+
+def _kind(key: str) -> str:
+    """A key with its tab token and numbers replaced, so keys of one kind count together."""
+    kind = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "TOKEN", key)
+    return re.sub(r"\d+", "N", kind)[:200]
+
+
+def _state_writes(name: str, args: list[bytes]) -> list[tuple[str, bytes]]:
+    """The states Reflex's fenced save (an EVAL: KEYS = lock, state keys; ARGV = lock id, expiry,
+    pickles) writes, with their pickles."""
+    if name != "EVAL" or b"redis.call('GET', KEYS[1])" not in args[1]:
+        return []
+    keys = [key.decode(errors="replace") for key in args[4 : 3 + int(args[2])]]
+    return list(zip(keys, args[3 + int(args[2]) + 2 :], strict=False))
+
+
+def _resp_command(buffer: bytes) -> tuple[int, list[bytes]] | None:
+    """(bytes, arguments) of the RESP array at the start of buffer, or None while incomplete."""
+    end = buffer.find(b"\r\n")
+    if end < 0 or not buffer.startswith(b"*"):
+        return None
+    count, at, args = int(buffer[1:end]), end + 2, []
+    for _ in range(count):
+        end = buffer.find(b"\r\n", at)
+        if end < 0:
+            return None
+        length = int(buffer[at + 1 : end])
+        at = end + 2
+        if len(buffer) < at + length + 2:
+            return None
+        args.append(buffer[at : at + length])
+        at += length + 2
+    return at, args
 
 
 MONITOR: Monitor | None = None
@@ -287,7 +357,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="fresh conversations per answer kind")
     parser.add_argument("--answers", default=",".join(ANSWERS), help="answer kinds, of " + ",".join(ANSWERS))
     parser.add_argument("--timeout", type=float, default=120.0)
-    parser.add_argument("--monitor", action="store_true", help="also record commands by key kind (MONITOR)")
+    parser.add_argument(
+        "--monitor", action="store_true", help="also count the bytes of each command by key kind (a proxy)"
+    )
     args = parser.parse_args()
     answers = [x.strip() for x in args.answers.split(",") if x.strip()]
     if not set(answers) <= set(ANSWERS):
@@ -296,9 +368,10 @@ def main() -> None:
     global MONITOR
     with (
         redis_server() as server,
-        running_app("redis_bytes", seeded=True, sessions=[USER], redis_url=server.url) as run,
+        contextlib.nullcontext(Monitor(server) if args.monitor else None) as monitor,
+        running_app("redis_bytes", seeded=True, sessions=[USER], redis_url=(monitor or server).url) as run,
     ):
-        MONITOR = Monitor(server) if args.monitor else None
+        MONITOR = monitor
         measured = asyncio.run(measure(run, server, answers, args.repeat, args.timeout))
         asks = {a["question"]: a for a in run.emulator.asks() if a.get("question")}
     rows = measured["rows"]
@@ -335,8 +408,7 @@ def main() -> None:
             "benchmark": "redis_bytes",
             "machine": info,
             "load_avg_at_end": load_average(),
-            "answer_sizes_note": "normal (~1 KB) and long (~100 KB, #fault:long) only: the emulator has no"
-            " fault or question that makes a ~20 KB answer",
+            "answer_kinds": {kind: suffix.strip() or "(the demo answer)" for kind, suffix in ANSWERS.items()},
             "repeat": args.repeat,
             "idle": measured["idle"],
             "own_info_bytes": measured["own_info_bytes"],

@@ -103,6 +103,9 @@ class AskTimings:
                                 answer.append(event.text)
                                 if entry["t_first_text"] is None:
                                     entry["t_first_text"] = now
+                    # Kept as it grows: a client that has read the end may close before the last
+                    # (empty) body message is sent.
+                    entry["answer"] = "".join(answer)
                 if not message.get("more_body"):
                     entry["t_end"] = now
                     entry["answer"] = "".join(answer)

@@ -133,7 +133,7 @@ _RUNNING: dict[int, _Pump] = {}
 
 
 async def request_stop(message_id: int, *, close: bool = False) -> None:
-    """Stop this answer wherever it runs: at once in this process, within STOP_POLL_SECONDS elsewhere.
+    """Stop this answer wherever it runs: at once in this process, through the live board elsewhere.
     `close`: its page is gone (the tab was reset), so nothing more is shown there.
 
     The caller has checked that the answer is the signed-in user's.
@@ -221,7 +221,9 @@ class _Pump:
     The first change is shown at once; after that at most one batch per batch_interval, each
     carrying everything received meanwhile. The text is saved whenever save_interval has passed
     since the last save (also during a stall), and a heartbeat is written when nothing was
-    saved for BEAT_INTERVAL.
+    saved for BEAT_INTERVAL. On a shared board (Redis) the text the page was sent is copied at
+    most once per live.BOARD_INTERVAL, for a tab that reloads onto another worker; a Stop
+    pressed there sets `stop` through the board.
     """
 
     def __init__(self, job, view, received, consumer, batch_interval, save_interval) -> None:
@@ -237,10 +239,13 @@ class _Pump:
         self.board_failed = False
         self.part = 0
         self.sent = 0  # characters of the text already in a batch
+        self.on_board = 0  # characters of it already on the shared board
+        self.board_part = 0  # the last batch in them
+        self.last_board = 0.0
         self.status = ""
         self.saved_text = ""
         self.saving: asyncio.Future | None = None
-        self.last_save = self.last_beat = self.last_poll = time.monotonic()
+        self.last_save = self.last_beat = time.monotonic()
 
     async def run(self) -> None:
         first = True
@@ -260,6 +265,7 @@ class _Pump:
                     await asyncio.sleep(self.batch_interval)  # let chunks gather into one batch
                     await self._check_stop()
             await self._save_or_beat()
+            await self._mirror()
             if self.consumer.done():
                 await self._flush()  # what arrived during the last pause
                 return
@@ -269,26 +275,14 @@ class _Pump:
         until = [self.last_beat + BEAT_INTERVAL - now]
         if self.received.text != self.saved_text:
             until.append(self.last_save + self.save_interval - now)
-        if self.board.shared:
-            until.append(self.last_poll + self._poll_interval() - now)
+        if self._board_behind():
+            until.append(self.last_board + live.BOARD_INTERVAL - now)
         return max(0.0, min(until))
 
     async def _check_stop(self) -> None:
-        if self.consumer.done():
-            return
-        if not self.stop.is_set() and self.board.shared:
-            now = time.monotonic()
-            if now - self.last_poll >= self._poll_interval():
-                self.last_poll = now
-                if await self._on_board(self.board.stop_requested(self.job.message_id)):
-                    self.stop.set()
-        if self.stop.is_set():
+        if self.stop.is_set() and not self.consumer.done():
             self.consumer.cancel()
             await asyncio.wait({self.consumer})
-
-    def _poll_interval(self) -> float:
-        # A failing board is asked less often: each failure can take its whole socket timeout.
-        return live.FAILING_POLL_SECONDS if self.board_failed else live.STOP_POLL_SECONDS
 
     async def _flush(self) -> None:
         # A closed view (its tab now belongs to nobody or someone else) gets nothing more; after a
@@ -303,13 +297,25 @@ class _Pump:
         self.part += 1
         self.sent = len(self.received.text)
         self.status = self.received.status
-        if self.board.shared and not self.board_failed:
-            await self._on_board(self.board.add(self.job.message_id, self.part, added, self.status))
-            if self.board_failed:
-                # A batch missing from the board would leave a hole in what its readers get:
-                # take the answer off it, so they read the database instead.
-                await self._on_board(self.board.finish(self.job.message_id))
+        await self._mirror()
         await self.view.show(self.part, added, status)
+
+    def _board_behind(self) -> bool:
+        return self.board.shared and not self.board_failed and self.board_part < self.part
+
+    async def _mirror(self) -> None:
+        """Copy what the page was sent to the shared board, when BOARD_INTERVAL has passed."""
+        now = time.monotonic()
+        if not self._board_behind() or now - self.last_board < live.BOARD_INTERVAL:
+            return
+        first = self.last_board == 0.0
+        self.last_board = now
+        added, self.on_board, self.board_part = self.received.text[self.on_board : self.sent], self.sent, self.part
+        await self._on_board(self.board.add(self.job.message_id, self.part, added, self.status, first=first))
+        if self.board_failed:
+            # A batch missing from the board would leave a hole in what its readers get:
+            # take the answer off it, so they read the database instead.
+            await self._on_board(self.board.finish(self.job.message_id))
 
     async def _save_or_beat(self) -> None:
         now = time.monotonic()
@@ -336,9 +342,9 @@ class _Pump:
             return None
 
     async def start(self) -> None:
-        # A stop flag left for an earlier answer with this id (ids of deleted rows come back).
+        # Stop pressed on another worker (also before this answer started) sets `stop`.
         if self.board.shared:
-            await self._on_board(self.board.finish(self.job.message_id))
+            await self._on_board(self.board.watch_stop(self.job.message_id, self.stop))
 
     async def forget(self) -> None:
         if self.board.shared:

@@ -142,7 +142,6 @@ class LiveAnswerState(ChatState):
         """Run the answer saved by ConversationState._ask, pushing its batches to the page."""
         from fabrix_chat.state.composer import ComposerState
         from fabrix_chat.state.conversation import ConversationState
-        from fabrix_chat.state.sidebar import SidebarState
 
         async with self:
             job = answers.take(self.live_id, self._user_id) if self.streaming else None
@@ -192,7 +191,8 @@ class LiveAnswerState(ChatState):
                 await conversation._answer_ended(job)
                 if end.error:
                     await self._alert(end.error, retry=end.retry, kind="answer")
-            await (await self.get_state(SidebarState))._refresh(job.user_id)
+            # The sidebar is not listed again: asking moved the chat to the top already, and
+            # only its time label could change (30 rows resent, and written to Redis, for that).
 
     @rx.event
     async def resync(self, request: str):

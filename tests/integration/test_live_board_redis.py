@@ -98,8 +98,35 @@ async def test_stop_pressed_on_one_worker_is_seen_by_the_other(workers) -> None:
     assert not await workers.a.stop_requested(8)
 
 
+async def test_a_stop_wakes_the_answer_on_the_other_worker_at_once_also_one_pressed_before(workers) -> None:
+    pressed_before, running = asyncio.Event(), asyncio.Event()
+    await workers.b.request_stop(7)
+    await workers.a.watch_stop(7, pressed_before)
+    assert pressed_before.is_set()  # pressed before the answer started on worker A
+
+    await workers.a.watch_stop(8, running)
+    await asyncio.sleep(0.2)  # the listener has subscribed
+    assert not running.is_set()
+    pressed = time.monotonic()
+    await workers.b.request_stop(8)
+    await asyncio.wait_for(running.wait(), 1)
+    assert time.monotonic() - pressed < 0.5  # published, not polled
+
+
+async def test_a_stop_pressed_while_the_listener_was_cut_off_is_seen_when_it_listens_again(
+    workers, redis, monkeypatch
+) -> None:
+    monkeypatch.setattr(live, "RESUBSCRIBE_SECONDS", 0.2)
+    stop = asyncio.Event()
+    await workers.a.watch_stop(9, stop)
+    await asyncio.sleep(0.2)
+    await redis.client_kill_filter(_type="pubsub")  # every subscriber's connection is cut
+    await workers.b.request_stop(9)  # published to nobody
+    await asyncio.wait_for(stop.wait(), 2)  # the flag, read once subscribed again
+
+
 async def test_every_key_expires_and_finish_deletes_them(workers, redis, prefix) -> None:
-    await workers.a.add(7, 1, "첫 번째 ", "")
+    await workers.a.add(7, 1, "첫 번째 ", "", first=True)
     await workers.a.add(7, 2, "batch", "")
     await workers.b.request_stop(7)
     written = await keys(redis, prefix)
@@ -232,8 +259,12 @@ async def test_stop_pressed_on_the_other_worker_ends_each_answer_within_a_second
         assert time.monotonic() < deadline, "no text streamed"
         await asyncio.sleep(0.05)
 
-    # A tab reloading onto the other worker reads the answer so far from there.
-    seen = await workers.b.read(first.message_id)
+    # A tab reloading onto the other worker reads the answer so far from there (copied there about
+    # once a BOARD_INTERVAL).
+    deadline = time.monotonic() + 2 * live.BOARD_INTERVAL + 1
+    while not ((seen := await workers.b.read(first.message_id)) and seen.text):
+        assert time.monotonic() < deadline, f"no text on the board: {seen}"
+        await asyncio.sleep(0.05)
     assert seen is not None and 1 <= seen.part and views[0].text.startswith(seen.text) and seen.text
 
     stopped = time.monotonic()
@@ -272,7 +303,7 @@ async def test_a_stop_before_the_first_batch_does_not_stop_the_next_answer(
     assert again.message_id > job.message_id
     view = RecordingView()
     run = on_worker(workers.a, answers.run_answer(again, view))
-    await asyncio.sleep(4 * live.STOP_POLL_SECONDS)
+    await asyncio.sleep(1.0)
     assert not run.done(), f"nobody pressed Stop, yet it ended {run.result().status!r} with {view.text!r}"
     await workers.b.request_stop(again.message_id)
     assert (await asyncio.wait_for(run, 2)).status == "stopped"

@@ -436,46 +436,58 @@ async def test_an_answer_cancelled_during_a_slow_save_still_ends_stopped(app_db,
 
 
 class SharedBoard(live.MemoryBoard):
-    """A live board other workers see (as Redis is), on which Stop is pressed `stop_after` seconds in."""
+    """A live board other workers see (as Redis is), on which Stop is pressed `stop_after` seconds
+    into the answer (as another worker would)."""
 
     shared = True
 
     def __init__(self, stop_after: float = 3600.0) -> None:
         super().__init__()
-        self.stop_at = time.monotonic() + stop_after
-        self.added: list[tuple[int, str]] = []
+        self.stop_after = stop_after
+        self.stop_at = 0.0
+        self.added: list[tuple[float, int, str]] = []
         self.finished: list[int] = []
 
-    async def add(self, message_id: int, part: int, added: str, status: str) -> None:
-        self.added.append((part, added))
-        await super().add(message_id, part, added, status)
+    async def add(self, message_id: int, part: int, added: str, status: str, *, first: bool = False) -> None:
+        self.added.append((time.monotonic(), part, added))
+        await super().add(message_id, part, added, status, first=first)
 
     async def finish(self, message_id: int) -> None:
         self.finished.append(message_id)
         await super().finish(message_id)
 
-    async def stop_requested(self, message_id: int) -> bool:
-        return time.monotonic() >= self.stop_at or await super().stop_requested(message_id)
+    async def watch_stop(self, message_id: int, stop: asyncio.Event) -> None:
+        await super().watch_stop(message_id, stop)
+        self.stop_at = time.monotonic() + self.stop_after
+        asyncio.get_running_loop().call_later(self.stop_after, stop.set)
 
 
 @pytest.mark.parametrize("pace", ["streaming", "stalled"])
-async def test_stop_pressed_on_another_worker_ends_the_answer_within_a_poll_and_a_batch(app_db, user, upstream, pace):
+async def test_stop_pressed_on_another_worker_ends_the_answer_within_a_batch(app_db, user, upstream, pace):
     job = await new_answer(user, "Go on")
     fake = upstream(endless if pace == "streaming" else (lambda update: stall_after(update, "Some text")))
-    shared = SharedBoard(stop_after=0.5)
+    shared = SharedBoard(stop_after=2.5)
     live.set_board(shared)
     view = RecordingView()
-    end = await asyncio.wait_for(answers.run_answer(job, view), 3)
+    end = await asyncio.wait_for(answers.run_answer(job, view), 5)
     late = time.monotonic() - shared.stop_at
 
     assert end.status == "stopped" and end.text and fake.cancelled.is_set()
-    assert late <= live.STOP_POLL_SECONDS + answers.BATCH_INTERVAL + 0.1, f"stopped {late:.2f} s after Stop"
+    assert late <= answers.BATCH_INTERVAL + 0.1, f"stopped {late:.2f} s after Stop"
     assert_whole(view, end)
-    # Every batch also went to the board (a tab reloading onto another worker reads it there)...
-    assert shared.added == [(b.part, b.added) for b in view.batches]
-    # ...and it is taken off the board when the answer ends (and cleared when it starts: a stop
-    # flag left for an earlier answer with the same id must not stop this one).
-    assert shared.finished == [job.message_id, job.message_id] and await shared.read(job.message_id) is None
+    # What the page was sent also went to the board (a tab reloading onto another worker reads it
+    # there), in order, without a hole, at most once a BOARD_INTERVAL however fast it streamed...
+    written = [added for _, _, added in shared.added]
+    assert written and end.text.startswith("".join(written))
+    assert [part for _, part, _ in shared.added] == sorted({part for _, part, _ in shared.added})
+    times = [at for at, _, _ in shared.added]
+    assert all(b - a >= live.BOARD_INTERVAL - 0.01 for a, b in zip(times, times[1:], strict=False))
+    if pace == "stalled":  # ...and also when nothing more arrives
+        assert "".join(written) == "Some text"
+    else:
+        assert len(view.batches) > 2 * len(shared.added)
+    # ...and it is taken off the board when the answer ends.
+    assert shared.finished == [job.message_id] and await shared.read(job.message_id) is None
     assert (await stored_answer(job.message_id)).content == end.text
 
 
@@ -491,7 +503,7 @@ class BrokenBoard:
         self.calls += 1
         raise ConnectionError("Redis is down")
 
-    add = read = finish = request_stop = stop_requested = _fail
+    add = read = finish = request_stop = stop_requested = watch_stop = _fail
 
 
 async def test_a_failing_live_board_never_ends_the_answer_and_is_logged_once(app_db, user, upstream, caplog):
@@ -512,8 +524,8 @@ async def test_a_failing_live_board_never_ends_the_answer_and_is_logged_once(app
 
     assert (end.status, end.text) == ("complete", "".join(chunks))
     assert_whole(view, end)
-    # It was asked, failed, and was then left alone (asked only every FAILING_POLL_SECONDS, since
-    # each failure can take its whole socket timeout)...
+    # It was asked, failed, and was then left alone (each failure can take its whole socket
+    # timeout)...
     assert 1 <= broken.calls <= 3
     failures = [r for r in caplog.records if r.name == answers.log.name and "live board" in r.getMessage()]
     assert len(failures) == 1  # ...and logged once
