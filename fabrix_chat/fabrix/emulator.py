@@ -43,6 +43,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from fabrix_chat.units import size_label
+
 log = logging.getLogger(__name__)
 
 DEMO_CLIENT_KEY = "demo-client"
@@ -425,15 +427,6 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def file_answer(question: str, upload: _Upload, agent: dict[str, str]) -> str:
     """A markdown description of an uploaded file: name, size, type, lines and first lines."""
     q = _clean_question(question)
@@ -445,7 +438,7 @@ def file_answer(question: str, upload: _Upload, agent: dict[str, str]) -> str:
     if korean:
         rows = [
             ("파일 이름", f"`{upload.filename}`"),
-            ("크기", f"{upload.size} bytes ({_human_size(upload.size)})"),
+            ("크기", f"{upload.size} bytes ({size_label(upload.size) or '0 B'})"),
             ("형식", upload.content_type),
             ("줄 수", f"{upload.lines()}" if head is not None else "바이너리 파일"),
         ]
@@ -456,7 +449,7 @@ def file_answer(question: str, upload: _Upload, agent: dict[str, str]) -> str:
     else:
         rows = [
             ("File name", f"`{upload.filename}`"),
-            ("Size", f"{upload.size} bytes ({_human_size(upload.size)})"),
+            ("Size", f"{upload.size} bytes ({size_label(upload.size) or '0 B'})"),
             ("Content type", upload.content_type),
             ("Lines", f"{upload.lines()}" if head is not None else "binary file"),
         ]

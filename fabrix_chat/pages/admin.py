@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import reflex as rx
 
-from fabrix_chat.components.admin_conversations import (
+from fabrix_chat.components.admin.conversations import (
     conversation_viewer,
     conversations_tab,
     delete_conversation_dialog,
 )
-from fabrix_chat.components.admin_system import cleanup_dialog, logs_tab, maintenance_tab, settings_tab
-from fabrix_chat.components.admin_usage import usage_tab
-from fabrix_chat.components.admin_users import change_email_dialog, delete_user_dialog, reset_password_dialog, users_tab
+from fabrix_chat.components.admin.logs import logs_tab
+from fabrix_chat.components.admin.maintenance import cleanup_dialog, maintenance_tab
+from fabrix_chat.components.admin.settings import settings_tab
+from fabrix_chat.components.admin.usage import usage_tab
+from fabrix_chat.components.admin.users import change_email_dialog, delete_user_dialog, reset_password_dialog, users_tab
 from fabrix_chat.components.common import language_button, theme_button
 from fabrix_chat.state.admin import AdminState
 from fabrix_chat.state.ui import tr

@@ -138,18 +138,6 @@ def allowed_text() -> str:
     return " ".join(ALLOWED_EXTENSIONS)
 
 
-def size_label(size: int) -> str:
-    """1234567 -> "1.2 MB"; 0 -> ""."""
-    if not size:
-        return ""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return ""
-
-
 def uploads_root(settings: Settings | None = None) -> Path:
     return (settings or get_settings()).data_path / "uploads"
 

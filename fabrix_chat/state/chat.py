@@ -29,6 +29,7 @@ from fabrix_chat.models import Conversation, Message
 from fabrix_chat.services import files as file_service
 from fabrix_chat.state.auth import LOGIN_ROUTE, AuthState
 from fabrix_chat.state.ui import UIState
+from fabrix_chat.units import size_label
 
 MAX_MESSAGE_CHARS = 20_000
 
@@ -75,7 +76,7 @@ def message_view(message: Message) -> MessageView:
         status=message.status,
         error=message.error,
         attachment_name=message.attachment_name,
-        attachment_size=file_service.size_label(message.attachment_size),
+        attachment_size=size_label(message.attachment_size),
     )
 
 

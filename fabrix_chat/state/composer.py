@@ -14,6 +14,7 @@ from fabrix_chat.services import answers
 from fabrix_chat.services import files as file_service
 from fabrix_chat.services.files import StoredFile
 from fabrix_chat.state.chat import ChatState, rejection_text
+from fabrix_chat.units import size_label
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class ComposerState(ChatState):
                 self._set(uploading=False, upload_progress=0)
                 if stored is not None:
                     self._pending_file = stored
-                    self._set(attachment_name=stored.name, attachment_size=file_service.size_label(stored.size))
+                    self._set(attachment_name=stored.name, attachment_size=size_label(stored.size))
                 elif problem:
                     await self._alert(problem, kind="upload")
         if previous is not None and previous.path != (stored.path if stored else ""):

@@ -33,9 +33,12 @@ from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import chat as chat_service
 from fabrix_chat.services import files as file_service
 from fabrix_chat.services import maintenance
-from fabrix_chat.state import admin as admin_module
-from fabrix_chat.state.admin import USAGE_DAYS, AdminState, SettingsSection, UserRow
-from fabrix_chat.state.auth import AuthState
+from fabrix_chat.state.admin import AdminState, admin_handlers, logs, users
+from fabrix_chat.state.admin import maintenance as maintenance_tab
+from fabrix_chat.state.admin import settings as settings_tab
+from fabrix_chat.state.admin.settings import SettingsSection
+from fabrix_chat.state.admin.usage import USAGE_DAYS
+from fabrix_chat.state.admin.users import UserRow
 from tests.conftest import session_headers
 
 SECRET_TOKEN = "Bearer tok-0123456789-very-secret"
@@ -59,7 +62,8 @@ def engine(settings: Settings, monkeypatch) -> Iterator[Engine]:
     maintenance.migrate(settings)
     engine = make_engine(settings.database_url)
     monkeypatch.setattr(db, "get_engine", lambda: engine)
-    monkeypatch.setattr(admin_module, "get_settings", lambda: settings)
+    for module in (users, logs, maintenance_tab, settings_tab):
+        monkeypatch.setattr(module, "get_settings", lambda: settings)
     yield engine
     engine.dispose()
 
@@ -103,18 +107,40 @@ def add_conversation(engine: Engine, user_id: int, texts: list[str], *, title: s
         return conversation.id
 
 
-def new_state(token: str = "") -> AdminState:
-    """A fresh state tree, as one browser tab has it, signed in with `token`."""
-    root = State(_reflex_internal_init=True)
-    state = root.get_substate(AdminState.get_full_name().split(".")[1:])
-    assert isinstance(state, AdminState)
-    root.router = RouterData(headers=session_headers(token))
-    return state
+class AdminTab:
+    """One browser tab on /admin: a fresh state tree signed in with `token`, whose admin vars are
+    read and set on the state that holds them (AdminState or one of its tab states)."""
+
+    def __init__(self, token: str = "") -> None:
+        root = State(_reflex_internal_init=True)
+        root.router = RouterData(headers=session_headers(token))
+        object.__setattr__(self, "root", root)
+
+    def get(self, state_cls: type[AdminState]) -> AdminState:
+        return self.root.get_substate(state_cls.get_full_name().split(".")[1:])
+
+    def _holder(self, name: str) -> AdminState:
+        for state_cls in AdminState.get_substates():
+            field = state_cls.__fields__.get(name)
+            if (field is not None and field._owner is state_cls) or name in state_cls.computed_vars:
+                return self.get(state_cls)
+        return self.get(AdminState)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._holder(name), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._holder(name), name, value)
 
 
-async def call(state: AdminState, name: str, *args: Any) -> list[Any]:
+def new_state(token: str = "") -> AdminTab:
+    return AdminTab(token)
+
+
+async def call(tab: AdminTab, name: str, *args: Any) -> list[Any]:
     """Run one handler the way Reflex does; returns what it returned or yielded (Nones dropped)."""
-    result = getattr(AdminState, name).fn(state, *args)
+    handler = admin_handlers()[name]
+    result = handler.fn(tab.get(handler.state), *args)
     if inspect.isasyncgen(result):
         out = [item async for item in result]
     else:
@@ -148,7 +174,7 @@ def others_rows(dump: dict[str, list[tuple]], requester: int) -> dict[str, list[
     return {**dump, "auth_sessions": [row for row in dump["auth_sessions"] if row[1] != requester]}
 
 
-# Every event handler AdminState defines, with arguments that would do something if allowed.
+# Every event handler of the admin page, with arguments that would do something if allowed.
 def handler_calls(victim_id: int, conversation_id: int) -> dict[str, tuple]:
     return {
         "load_page": (),
@@ -191,14 +217,14 @@ def handler_calls(victim_id: int, conversation_id: int) -> dict[str, tuple]:
 
 
 def own_handlers() -> set[str]:
-    """The event handlers AdminState adds to those of AuthState."""
-    return set(AdminState.event_handlers) - set(AuthState.event_handlers)
+    """The event handlers AdminState and its tab states add to those of AuthState."""
+    return set(admin_handlers())
 
 
 ADMIN_DATA = ("users", "conversations", "view_messages", "usage_by_user", "log_lines", "backups", "settings_sections")
 
 
-def shows_no_admin_data(state: AdminState) -> bool:
+def shows_no_admin_data(state: AdminTab) -> bool:
     return all(not getattr(state, name) for name in ADMIN_DATA) and not state.generated_password
 
 
@@ -207,6 +233,19 @@ def shows_no_admin_data(state: AdminState) -> bool:
 
 def test_the_refusal_list_covers_every_handler() -> None:
     assert set(handler_calls(1, 1)) == own_handlers()
+
+
+def test_every_admin_handler_goes_through_the_admin_rule() -> None:
+    unchecked = [name for name, handler in admin_handlers().items() if not getattr(handler.fn, "admin_only", False)]
+    assert unchecked == []
+
+
+async def test_an_admin_handler_takes_its_arguments_by_name_as_reflex_passes_them(engine, admin) -> None:
+    handler = admin_handlers()["select_tab"]
+    assert list(inspect.signature(handler.fn).parameters) == ["self", "tab"]  # the admin is not an argument
+    assert handler._get_type_hints() == {"tab": str}
+    await handler.fn(admin.get(handler.state), tab="settings")
+    assert admin.tab == "settings" and admin.settings_sections
 
 
 async def test_a_signed_out_visitor_is_sent_to_login(engine) -> None:
@@ -267,12 +306,12 @@ async def test_an_admin_who_is_demoted_loses_the_page_at_the_next_click(engine) 
 
 
 @pytest.fixture
-def admin(engine) -> AdminState:
+def admin(engine) -> AdminTab:
     """The state of a signed-in administrator 'root' with the page loaded."""
     return new_state(sign_in(engine, add_user(engine, "root", admin=True)))
 
 
-def user_row(state: AdminState, username: str):
+def user_row(state: AdminTab, username: str):
     return next(u for u in state.users if u.username == username)
 
 

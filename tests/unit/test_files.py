@@ -14,6 +14,7 @@ import pytest
 
 from fabrix_chat.config import Settings, get_settings
 from fabrix_chat.services import files
+from fabrix_chat.units import size_label
 
 
 class Chunk:
@@ -154,10 +155,10 @@ def test_the_chooser_accepts_exactly_the_allow_list():
 
 
 def test_sizes_read_like_people_say_them():
-    assert files.size_label(0) == ""
-    assert files.size_label(512) == "512 B"
-    assert files.size_label(1536) == "1.5 KB"
-    assert files.size_label(3 * 1024 * 1024) == "3.0 MB"
+    assert size_label(0) == ""
+    assert size_label(512) == "512 B"
+    assert size_label(1536) == "1.5 KB"
+    assert size_label(3 * 1024 * 1024) == "3.0 MB"
 
 
 def test_display_names_drop_folders_and_control_characters():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from fabrix_chat.components.admin import data_table, panel
+from fabrix_chat.components.admin.common import data_table, panel
 from fabrix_chat.components.common import icon_button, text_button
-from fabrix_chat.state.admin import CREATE_FORM_FIELDS, AdminState, UserRow
+from fabrix_chat.state.admin.users import CREATE_FORM_FIELDS, AdminUsersState, UserRow
 from fabrix_chat.state.ui import tr
 
 USER_COLUMNS = [
@@ -36,17 +36,19 @@ def _user_cells(user: UserRow) -> list[rx.Component]:
             rx.el.div(
                 rx.cond(
                     user.is_active,
-                    text_button(tr("admin_disable"), AdminState.disable_user(user.id), kind="small"),
-                    text_button(tr("admin_enable"), AdminState.enable_user(user.id), kind="small"),
+                    text_button(tr("admin_disable"), AdminUsersState.disable_user(user.id), kind="small"),
+                    text_button(tr("admin_enable"), AdminUsersState.enable_user(user.id), kind="small"),
                 ),
                 rx.cond(
                     user.is_admin,
-                    text_button(tr("admin_remove_admin"), AdminState.remove_admin(user.id), kind="small"),
-                    text_button(tr("admin_make_admin"), AdminState.make_admin(user.id), kind="small"),
+                    text_button(tr("admin_remove_admin"), AdminUsersState.remove_admin(user.id), kind="small"),
+                    text_button(tr("admin_make_admin"), AdminUsersState.make_admin(user.id), kind="small"),
                 ),
-                text_button(tr("admin_reset_password"), AdminState.open_reset(user.id), kind="small"),
-                text_button(tr("admin_change_email"), AdminState.open_email(user.id), kind="small"),
-                text_button(tr("admin_delete_user"), AdminState.ask_delete_user(user.id), kind="small danger-text"),
+                text_button(tr("admin_reset_password"), AdminUsersState.open_reset(user.id), kind="small"),
+                text_button(tr("admin_change_email"), AdminUsersState.open_email(user.id), kind="small"),
+                text_button(
+                    tr("admin_delete_user"), AdminUsersState.ask_delete_user(user.id), kind="small danger-text"
+                ),
                 class_name="admin-actions",
             )
         ),
@@ -75,7 +77,7 @@ def create_user_form() -> rx.Component:
                 class_name="admin-check",
             ),
             text_button(tr("admin_create_user_button"), kind="primary", type="submit"),
-            on_submit=AdminState.create_user,
+            on_submit=AdminUsersState.create_user,
             class_name="admin-form-row",
         ),
     )
@@ -87,11 +89,11 @@ def users_tab() -> rx.Component:
             type="search",
             aria_label=tr("admin_search_users"),
             placeholder=tr("admin_search_users"),
-            default_value=AdminState.user_query,
-            on_change=AdminState.set_user_query.debounce(300),
+            default_value=AdminUsersState.user_query,
+            on_change=AdminUsersState.set_user_query.debounce(300),
             class_name="text-input admin-search",
         ),
-        data_table(tr("tab_users"), USER_COLUMNS, AdminState.users, _user_cells, empty_key="admin_no_users"),
+        data_table(tr("tab_users"), USER_COLUMNS, AdminUsersState.users, _user_cells, empty_key="admin_no_users"),
         create_user_form(),
         class_name="admin-tab-body",
     )
@@ -102,11 +104,13 @@ def reset_password_dialog() -> rx.Component:
     generated = rx.el.div(
         rx.el.p(tr("admin_generated_note")),
         rx.el.div(
-            rx.el.code(AdminState.generated_password, class_name="admin-secret"),
-            icon_button("copy", tr("copy_message"), rx.set_clipboard(AdminState.generated_password), small=True),
+            rx.el.code(AdminUsersState.generated_password, class_name="admin-secret"),
+            icon_button("copy", tr("copy_message"), rx.set_clipboard(AdminUsersState.generated_password), small=True),
             class_name="admin-secret-row",
         ),
-        rx.el.div(text_button(tr("admin_close"), AdminState.close_reset, kind="primary"), class_name="dialog-actions"),
+        rx.el.div(
+            text_button(tr("admin_close"), AdminUsersState.close_reset, kind="primary"), class_name="dialog-actions"
+        ),
     )
     choose = rx.el.form(
         rx.el.p(tr("admin_reset_note"), class_name="admin-muted"),
@@ -121,22 +125,25 @@ def reset_password_dialog() -> rx.Component:
             ),
             class_name="admin-field",
         ),
-        rx.cond(AdminState.reset_error != "", rx.el.div(AdminState.reset_error, role="alert", class_name="form-error")),
+        rx.cond(
+            AdminUsersState.reset_error != "",
+            rx.el.div(AdminUsersState.reset_error, role="alert", class_name="form-error"),
+        ),
         rx.el.div(
-            text_button(tr("admin_generate_password"), AdminState.generate_password),
-            text_button(tr("cancel"), AdminState.close_reset),
+            text_button(tr("admin_generate_password"), AdminUsersState.generate_password),
+            text_button(tr("cancel"), AdminUsersState.close_reset),
             text_button(tr("admin_set_password"), kind="primary", type="submit"),
             class_name="dialog-actions",
         ),
-        on_submit=AdminState.set_password,
+        on_submit=AdminUsersState.set_password,
     )
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(tr("admin_reset_password"), ": ", AdminState.reset_username),
-            rx.cond(AdminState.generated_password != "", generated, choose),
+            rx.dialog.title(tr("admin_reset_password"), ": ", AdminUsersState.reset_username),
+            rx.cond(AdminUsersState.generated_password != "", generated, choose),
         ),
-        open=AdminState.reset_user_id != 0,
-        on_open_change=lambda _open: AdminState.close_reset,
+        open=AdminUsersState.reset_user_id != 0,
+        on_open_change=lambda _open: AdminUsersState.close_reset,
     )
 
 
@@ -144,7 +151,7 @@ def change_email_dialog() -> rx.Component:
     """The email FabriX is told about this user: sign-up does not verify it, an admin may fix it."""
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(tr("admin_change_email"), ": ", AdminState.email_username),
+            rx.dialog.title(tr("admin_change_email"), ": ", AdminUsersState.email_username),
             rx.el.form(
                 rx.el.p(tr("admin_email_note"), class_name="admin-muted"),
                 rx.el.label(
@@ -152,8 +159,8 @@ def change_email_dialog() -> rx.Component:
                     rx.el.input(
                         name="email",
                         type="email",
-                        default_value=AdminState.email_current,
-                        key=AdminState.email_user_id,
+                        default_value=AdminUsersState.email_current,
+                        key=AdminUsersState.email_user_id,
                         max_length=254,
                         auto_complete="off",
                         class_name="text-input",
@@ -162,19 +169,19 @@ def change_email_dialog() -> rx.Component:
                     class_name="admin-field",
                 ),
                 rx.cond(
-                    AdminState.email_error != "",
-                    rx.el.div(AdminState.email_error, role="alert", class_name="form-error"),
+                    AdminUsersState.email_error != "",
+                    rx.el.div(AdminUsersState.email_error, role="alert", class_name="form-error"),
                 ),
                 rx.el.div(
-                    text_button(tr("cancel"), AdminState.close_email),
+                    text_button(tr("cancel"), AdminUsersState.close_email),
                     text_button(tr("admin_save_email"), kind="primary", type="submit"),
                     class_name="dialog-actions",
                 ),
-                on_submit=AdminState.save_email,
+                on_submit=AdminUsersState.save_email,
             ),
         ),
-        open=AdminState.email_user_id != 0,
-        on_open_change=lambda _open: AdminState.close_email,
+        open=AdminUsersState.email_user_id != 0,
+        on_open_change=lambda _open: AdminUsersState.close_email,
     )
 
 
@@ -182,13 +189,13 @@ def delete_user_dialog() -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title(tr("admin_delete_user_title")),
-            rx.alert_dialog.description(AdminState.delete_summary),
+            rx.alert_dialog.description(AdminUsersState.delete_summary),
             rx.el.div(
-                rx.alert_dialog.cancel(text_button(tr("cancel"), AdminState.cancel_delete_user)),
-                rx.alert_dialog.action(text_button(tr("delete"), AdminState.confirm_delete_user, kind="danger")),
+                rx.alert_dialog.cancel(text_button(tr("cancel"), AdminUsersState.cancel_delete_user)),
+                rx.alert_dialog.action(text_button(tr("delete"), AdminUsersState.confirm_delete_user, kind="danger")),
                 class_name="dialog-actions",
             ),
         ),
-        open=AdminState.delete_user_id != 0,
-        on_open_change=lambda _open: AdminState.cancel_delete_user,
+        open=AdminUsersState.delete_user_id != 0,
+        on_open_change=lambda _open: AdminUsersState.cancel_delete_user,
     )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from fabrix_chat.components.admin import data_table, panel
-from fabrix_chat.components.common import text_button
-from fabrix_chat.state.admin import AdminState, GaugeUser, UsageRow
+from fabrix_chat.components.admin.common import data_table, panel, refresh_button
+from fabrix_chat.state.admin.usage import AdminUsageState, GaugeUser, UsageRow
 from fabrix_chat.state.ui import tr
 
 # SVG fill attributes cannot read CSS variables: the primary and error colours of styles.css.
@@ -55,7 +54,7 @@ def _gauge_user(row: GaugeUser) -> list[rx.Component]:
 
 
 def rate_gauge() -> rx.Component:
-    gauge = AdminState.gauge
+    gauge = AdminUsageState.gauge
     return panel(
         tr("admin_rate_limit"),
         rx.el.div(
@@ -75,18 +74,15 @@ def rate_gauge() -> rx.Component:
             class_name="admin-facts",
         ),
         rx.cond(
-            AdminState.gauge_users.length() > 0,
+            AdminUsageState.gauge_users.length() > 0,
             data_table(
                 tr("admin_window_users"),
                 ["admin_col_user", "admin_col_requests", "admin_col_tokens"],
-                AdminState.gauge_users,
+                AdminUsageState.gauge_users,
                 _gauge_user,
             ),
         ),
-        text_button(
-            rx.fragment(rx.icon("refresh-cw", size=14, aria_hidden="true"), tr("admin_refresh")),
-            AdminState.refresh_usage,
-        ),
+        refresh_button(AdminUsageState.refresh_usage),
     )
 
 
@@ -101,7 +97,7 @@ def requests_chart() -> rx.Component:
                 rx.recharts.graphing_tooltip(),
                 rx.recharts.bar(data_key="requests", fill=BAR_COLOR, name=tr("admin_col_requests")),
                 rx.recharts.bar(data_key="errors", fill=ERROR_BAR_COLOR, name=tr("admin_col_errors")),
-                data=AdminState.usage_chart,
+                data=AdminUsageState.usage_chart,
                 width="100%",
                 height=240,
                 # Recharts' keyboard layer makes the chart a tab stop, which a hidden figure must not have.
@@ -122,21 +118,21 @@ def usage_tab() -> rx.Component:
         data_table(
             tr("admin_usage_per_user"),
             ["admin_col_user", *USAGE_COLUMNS],
-            AdminState.usage_by_user,
+            AdminUsageState.usage_by_user,
             _usage_cells,
             empty_key="admin_no_usage",
         ),
         data_table(
             tr("admin_usage_per_agent"),
             ["agent", *USAGE_COLUMNS],
-            AdminState.usage_by_agent,
+            AdminUsageState.usage_by_agent,
             _usage_cells,
             empty_key="admin_no_usage",
         ),
         data_table(
             tr("admin_usage_per_day"),
             ["admin_col_day", *USAGE_COLUMNS],
-            AdminState.usage_by_day,
+            AdminUsageState.usage_by_day,
             _usage_cells,
             empty_key="admin_no_usage",
         ),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
-from fabrix_chat.components.admin import data_table, labelled_select
+from fabrix_chat.components.admin.common import data_table, labelled_select
 from fabrix_chat.components.common import text_button
 from fabrix_chat.components.markdown import markdown
-from fabrix_chat.state.admin import AdminState, ConversationRow, UserOption, ViewedMessage
+from fabrix_chat.state.admin.conversations import AdminConversationsState, ConversationRow, UserOption, ViewedMessage
 from fabrix_chat.state.ui import tr
 
 CONVERSATION_COLUMNS = [
@@ -27,10 +27,10 @@ def _conversation_cells(row: ConversationRow) -> list[rx.Component]:
         rx.el.td(row.messages, class_name="admin-number"),
         rx.el.td(
             rx.el.div(
-                text_button(tr("admin_open"), AdminState.open_conversation(row.id), kind="small"),
+                text_button(tr("admin_open"), AdminConversationsState.open_conversation(row.id), kind="small"),
                 text_button(
                     tr("admin_delete_conversation"),
-                    AdminState.ask_delete_conversation(row.id),
+                    AdminConversationsState.ask_delete_conversation(row.id),
                     kind="small danger-text",
                 ),
                 class_name="admin-actions",
@@ -48,17 +48,20 @@ def conversations_tab() -> rx.Component:
         rx.el.div(
             labelled_select(
                 tr("admin_filter_user"),
-                [rx.el.option(tr("admin_all_users"), value=""), rx.foreach(AdminState.user_options, _user_option)],
-                value=AdminState.conv_user,
-                on_change=AdminState.set_conv_user,
+                [
+                    rx.el.option(tr("admin_all_users"), value=""),
+                    rx.foreach(AdminConversationsState.user_options, _user_option),
+                ],
+                value=AdminConversationsState.conv_user,
+                on_change=AdminConversationsState.set_conv_user,
             ),
             rx.el.label(
                 rx.el.span(tr("admin_search_messages"), class_name="field-label"),
                 rx.el.input(
                     type="search",
                     placeholder=tr("admin_search_messages_hint"),
-                    default_value=AdminState.conv_query,
-                    on_change=AdminState.set_conv_query.debounce(300),
+                    default_value=AdminConversationsState.conv_query,
+                    on_change=AdminConversationsState.set_conv_query.debounce(300),
                     class_name="text-input",
                 ),
                 class_name="admin-field admin-grow",
@@ -68,7 +71,7 @@ def conversations_tab() -> rx.Component:
         data_table(
             tr("tab_conversations"),
             CONVERSATION_COLUMNS,
-            AdminState.conversations,
+            AdminConversationsState.conversations,
             _conversation_cells,
             empty_key="no_matches",
         ),
@@ -98,22 +101,24 @@ def _viewed_message(message: ViewedMessage) -> rx.Component:
 def conversation_viewer() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
-            rx.dialog.title(AdminState.view_title),
-            rx.dialog.description(tr("admin_conversation_of"), " ", AdminState.view_username, class_name="admin-muted"),
-            rx.el.div(rx.foreach(AdminState.view_messages, _viewed_message), class_name="admin-viewer"),
+            rx.dialog.title(AdminConversationsState.view_title),
+            rx.dialog.description(
+                tr("admin_conversation_of"), " ", AdminConversationsState.view_username, class_name="admin-muted"
+            ),
+            rx.el.div(rx.foreach(AdminConversationsState.view_messages, _viewed_message), class_name="admin-viewer"),
             rx.el.div(
                 text_button(
                     tr("admin_delete_conversation"),
-                    AdminState.ask_delete_conversation(AdminState.view_id),
+                    AdminConversationsState.ask_delete_conversation(AdminConversationsState.view_id),
                     kind="danger",
                 ),
-                text_button(tr("admin_close"), AdminState.close_conversation, kind="primary"),
+                text_button(tr("admin_close"), AdminConversationsState.close_conversation, kind="primary"),
                 class_name="dialog-actions",
             ),
             max_width="860px",
         ),
-        open=(AdminState.view_id != 0) & (AdminState.conv_delete_id == 0),
-        on_open_change=lambda _open: AdminState.close_conversation,
+        open=(AdminConversationsState.view_id != 0) & (AdminConversationsState.conv_delete_id == 0),
+        on_open_change=lambda _open: AdminConversationsState.close_conversation,
     )
 
 
@@ -121,15 +126,15 @@ def delete_conversation_dialog() -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title(tr("admin_delete_conversation_title")),
-            rx.alert_dialog.description(AdminState.conv_delete_title),
+            rx.alert_dialog.description(AdminConversationsState.conv_delete_title),
             rx.el.div(
-                rx.alert_dialog.cancel(text_button(tr("cancel"), AdminState.cancel_delete_conversation)),
+                rx.alert_dialog.cancel(text_button(tr("cancel"), AdminConversationsState.cancel_delete_conversation)),
                 rx.alert_dialog.action(
-                    text_button(tr("delete"), AdminState.confirm_delete_conversation, kind="danger")
+                    text_button(tr("delete"), AdminConversationsState.confirm_delete_conversation, kind="danger")
                 ),
                 class_name="dialog-actions",
             ),
         ),
-        open=AdminState.conv_delete_id != 0,
-        on_open_change=lambda _open: AdminState.cancel_delete_conversation,
+        open=AdminConversationsState.conv_delete_id != 0,
+        on_open_change=lambda _open: AdminConversationsState.cancel_delete_conversation,
     )

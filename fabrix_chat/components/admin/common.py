@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from fabrix_chat.components.common import text_button
 from fabrix_chat.state.ui import tr
 
 
@@ -50,3 +51,8 @@ def labelled_select(label: rx.Var | str, options: list[rx.Component] | rx.Compon
         rx.el.select(*children, class_name="text-input admin-select", **props),
         class_name="admin-field",
     )
+
+
+def refresh_button(handler) -> rx.Component:
+    """`Refresh`, for a tab whose figures change while it is open."""
+    return text_button(rx.fragment(rx.icon("refresh-cw", size=14, aria_hidden="true"), tr("admin_refresh")), handler)

@@ -1,0 +1,149 @@
+"""The Conversations tab: every user's conversations, searched, opened read-only, deleted
+(components/admin/conversations.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import ClassVar
+
+from fabrix_chat.db import run_db
+from fabrix_chat.models import User
+from fabrix_chat.repo import users as users_repo
+from fabrix_chat.repo.admin import admin_conversations, admin_delete_conversation, admin_open_conversation
+from fabrix_chat.state.admin.base import AdminState, admin_only, local_time
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class UserOption:
+    id: str = ""
+    username: str = ""
+
+
+@dataclasses.dataclass
+class ConversationRow:
+    id: int = 0
+    title: str = ""
+    username: str = ""
+    updated: str = ""
+    messages: int = 0
+
+
+@dataclasses.dataclass
+class ViewedMessage:
+    id: int = 0
+    role: str = "user"
+    content: str = ""
+    status: str = ""
+    time: str = ""
+
+
+class AdminConversationsState(AdminState):
+    TAB: ClassVar[str] = "conversations"
+
+    user_options: list[UserOption] = []
+    conv_user: str = ""  # a user id, or "" for every user
+    conv_query: str = ""
+    conversations: list[ConversationRow] = []
+    view_id: int = 0
+    view_title: str = ""
+    view_username: str = ""
+    view_messages: list[ViewedMessage] = []
+    conv_delete_id: int = 0
+    conv_delete_title: str = ""
+
+    async def _load(self) -> None:
+        everyone = await run_db(users_repo.list_users)
+        self.user_options = [UserOption(id=str(u.id), username=u.username) for u in everyone]
+        await self._load_conversations()
+
+    async def _load_conversations(self) -> None:
+        user_id = int(self.conv_user) if self.conv_user.isdigit() else None
+        found = await run_db(admin_conversations, user_id=user_id, query=self.conv_query)
+        self.conversations = [
+            ConversationRow(
+                id=c.id or 0,
+                title=c.title or self._t("new_chat"),
+                username=username,
+                updated=local_time(c.updated_at),
+                messages=count,
+            )
+            for c, username, count in found
+        ]
+
+    @admin_only
+    async def set_conv_user(self, admin: User, value: str):
+        self.conv_user = value if value.isdigit() else ""
+        self.view_id = 0
+        await self._load_conversations()
+
+    @admin_only
+    async def set_conv_query(self, admin: User, query: str):
+        self.conv_query = query[:200]
+        await self._load_conversations()
+
+    @admin_only
+    async def open_conversation(self, admin: User, conversation_id: int):
+        found = await run_db(admin_open_conversation, conversation_id=int(conversation_id))
+        if found is None:
+            self._say(error=self._t("conversation_not_found"))
+            self.view_id = 0
+            await self._load_conversations()
+            return
+        conversation, owner, messages = found
+        log.info("admin %s opened conversation %s of %s", admin.username, conversation.id, owner)
+        self.view_id = conversation.id or 0
+        self.view_title = conversation.title or self._t("new_chat")
+        self.view_username = owner
+        self.view_messages = [
+            ViewedMessage(
+                id=m.id or 0,
+                role=m.role,
+                content=m.content,
+                status="" if m.status == "complete" else m.status,
+                time=local_time(m.created_at),
+            )
+            for m in messages
+        ]
+
+    @admin_only
+    async def close_conversation(self, admin: User):
+        self.view_id = 0
+        self.view_title = ""
+        self.view_username = ""
+        self.view_messages = []
+
+    @admin_only
+    async def ask_delete_conversation(self, admin: User, conversation_id: int):
+        row = next((c for c in self.conversations if c.id == int(conversation_id)), None)
+        if row is None and self.view_id == int(conversation_id):
+            row = ConversationRow(id=self.view_id, title=self.view_title)
+        if row is None:
+            return
+        self.conv_delete_id = row.id
+        self.conv_delete_title = row.title
+
+    @admin_only
+    async def cancel_delete_conversation(self, admin: User):
+        self.conv_delete_id = 0
+        self.conv_delete_title = ""
+
+    @admin_only
+    async def confirm_delete_conversation(self, admin: User):
+        conversation_id, title = self.conv_delete_id, self.conv_delete_title
+        self.conv_delete_id = 0
+        self.conv_delete_title = ""
+        if not conversation_id:
+            return
+        deleted = await run_db(admin_delete_conversation, conversation_id=conversation_id)
+        if deleted:
+            log.warning("admin %s deleted conversation %s", admin.username, conversation_id)
+            self._say(notice=self._t("admin_conversation_deleted", title=title))
+        else:
+            self._say(error=self._t("conversation_not_found"))
+        if self.view_id == conversation_id:
+            self.view_id = 0
+            self.view_messages = []
+        await self._load_conversations()

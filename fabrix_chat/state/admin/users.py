@@ -1,0 +1,308 @@
+"""The Users tab: the list, create, disable/enable, promote/demote, reset password, change
+email, delete (components/admin/users.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+from typing import ClassVar
+
+import reflex as rx
+from sqlmodel import Session
+
+from fabrix_chat.config import get_settings
+from fabrix_chat.db import run_db
+from fabrix_chat.models import User
+from fabrix_chat.repo import users as users_repo
+from fabrix_chat.services import auth as auth_service
+from fabrix_chat.services import files as file_service
+from fabrix_chat.state.admin.base import AdminState, admin_only, local_time
+
+log = logging.getLogger(__name__)
+
+# secrets.token_urlsafe(12) gives 16 characters: easy to pass on, far beyond guessing.
+GENERATED_PASSWORD_BYTES = 12
+# The create-user form's text fields (element ids), emptied after a user is created.
+CREATE_FORM_FIELDS = ("admin-new-username", "admin-new-email", "admin-new-password")
+
+
+@dataclasses.dataclass
+class UserRow:
+    id: int = 0
+    username: str = ""
+    email: str = ""
+    is_admin: bool = False
+    is_active: bool = True
+    created: str = ""
+    last_login: str = ""
+
+
+class AdminUsersState(AdminState):
+    TAB: ClassVar[str] = "users"
+
+    user_query: str = ""
+    users: list[UserRow] = []
+    reset_user_id: int = 0
+    reset_username: str = ""
+    reset_error: str = ""
+    generated_password: str = ""
+    email_user_id: int = 0
+    email_username: str = ""
+    email_current: str = ""
+    email_error: str = ""
+    delete_user_id: int = 0
+    delete_summary: str = ""
+
+    async def _load(self) -> None:
+        found = await run_db(users_repo.list_users, query=self.user_query)
+        self.users = [
+            UserRow(
+                id=u.id or 0,
+                username=u.username,
+                email=u.email,
+                is_admin=u.is_admin,
+                is_active=u.is_active,
+                created=local_time(u.created_at),
+                last_login=local_time(u.last_login_at),
+            )
+            for u in found
+        ]
+
+    @admin_only
+    async def set_user_query(self, admin: User, query: str):
+        self.user_query = query[:100]
+        await self._load()
+
+    @admin_only
+    async def create_user(self, admin: User, form: dict):
+        settings = get_settings()
+        username = users_repo.normalize_username(str(form.get("username", "")))
+        email = users_repo.normalize_email(str(form.get("email", "")))
+        password = str(form.get("password", ""))
+        make_admin = str(form.get("is_admin", "")).lower() in ("on", "true", "1", "yes")
+        if not (username and email and password):
+            self._say(error=self._t("fill_all_fields"))
+            return
+        # The domain allow-list is for self sign-up; an administrator may add anyone.
+        problem = (
+            auth_service.username_problem(username)
+            or auth_service.email_problem(email, ())
+            or auth_service.password_problem(password)
+        )
+        if problem:
+            self._say(error=self._t(problem, domains=", ".join(settings.auth.allowed_email_domains)))
+            return
+        password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
+        try:
+            await run_db(
+                users_repo.create_user,
+                username=username,
+                email=email,
+                password_hash=password_hash,
+                is_admin=make_admin,
+                must_change_password=True,  # the admin knows it: it works once
+            )
+        except users_repo.DuplicateUser as exc:
+            self._say(error=self._t("username_taken" if exc.field == "username" else "email_taken"))
+            return
+        log.warning("admin %s created user %s%s", admin.username, username, " (admin)" if make_admin else "")
+        self._say(notice=self._t("admin_user_created", username=username))
+        await self._load()
+        return [rx.set_value(field_id, "") for field_id in CREATE_FORM_FIELDS]
+
+    async def _target(self, admin: User, user_id: int, refuse_self_key: str = "") -> User | None:
+        """The user an action is about; None (with the reason shown) when missing or, if asked, the admin."""
+        user = await run_db(users_repo.get_user, user_id=int(user_id))
+        if user is None:
+            self._say(error=self._t("admin_user_missing"))
+            await self._load()
+            return None
+        if refuse_self_key and user.id == admin.id:
+            self._say(error=self._t(refuse_self_key))
+            return None
+        return user
+
+    @admin_only
+    async def disable_user(self, admin: User, user_id: int):
+        user = await self._target(admin, user_id, "admin_cannot_disable_self")
+        if user is None:
+            return
+        # set_active(False) also deletes the user's sessions: their next click lands on /login.
+        await run_db(users_repo.set_active, user_id=user.id, active=False)
+        log.warning("admin %s disabled user %s", admin.username, user.username)
+        self._say(notice=self._t("admin_user_disabled", username=user.username))
+        await self._load()
+
+    @admin_only
+    async def enable_user(self, admin: User, user_id: int):
+        user = await self._target(admin, user_id)
+        if user is None:
+            return
+        await run_db(users_repo.set_active, user_id=user.id, active=True)
+        log.warning("admin %s enabled user %s", admin.username, user.username)
+        self._say(notice=self._t("admin_user_enabled", username=user.username))
+        await self._load()
+
+    @admin_only
+    async def make_admin(self, admin: User, user_id: int):
+        user = await self._target(admin, user_id)
+        if user is None:
+            return
+        await run_db(users_repo.set_admin, user_id=user.id, admin=True)
+        log.warning("admin %s made %s an administrator", admin.username, user.username)
+        self._say(notice=self._t("admin_user_promoted", username=user.username))
+        await self._load()
+
+    @admin_only
+    async def remove_admin(self, admin: User, user_id: int):
+        # Refusing oneself also means there is always an administrator left: the one acting.
+        user = await self._target(admin, user_id, "admin_cannot_demote_self")
+        if user is None:
+            return
+        # set_admin(False) ends the user's sessions, so an open admin page cannot act any more.
+        await run_db(users_repo.set_admin, user_id=user.id, admin=False)
+        log.warning("admin %s removed administrator rights from %s", admin.username, user.username)
+        self._say(notice=self._t("admin_user_demoted", username=user.username))
+        await self._load()
+
+    # --- reset password
+
+    @admin_only
+    async def open_reset(self, admin: User, user_id: int):
+        user = await self._target(admin, user_id)
+        if user is None:
+            return
+        self.reset_user_id = user.id or 0
+        self.reset_username = user.username
+        self.reset_error = ""
+        self.generated_password = ""
+
+    @admin_only
+    async def close_reset(self, admin: User):
+        self.reset_user_id = 0
+        self.reset_username = ""
+        self.reset_error = ""
+        self.generated_password = ""
+
+    @admin_only
+    async def set_password(self, admin: User, form: dict):
+        """Set the password the administrator typed."""
+        password = str(form.get("new_password", ""))
+        problem = auth_service.password_problem(password)
+        if problem:
+            self.reset_error = self._t(problem)
+            return
+        if await self._store_password(admin, password):
+            self._say(notice=self._t("admin_password_set", username=self.reset_username))
+            self.reset_user_id = 0
+            self.reset_username = ""
+
+    @admin_only
+    async def generate_password(self, admin: User):
+        """Set a random password and show it once, for the administrator to pass on."""
+        password = secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+        if await self._store_password(admin, password):
+            self.generated_password = password
+
+    async def _store_password(self, admin: User, password: str) -> bool:
+        user = await self._target(admin, self.reset_user_id)
+        if user is None:
+            self.reset_user_id = 0
+            return False
+        password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
+
+        def store(*, session: Session) -> int:
+            # A password chosen for someone else works once: they choose their own at the next sign-in.
+            users_repo.set_password_hash(
+                session=session, user_id=user.id, password_hash=password_hash, must_change=user.id != admin.id
+            )
+            # Whoever signed in with the old password must sign in again; an admin resetting their
+            # own password keeps the session they are using.
+            if user.id == admin.id:
+                return 0
+            return users_repo.end_user_sessions(session=session, user_id=user.id)
+
+        ended = await run_db(store)
+        log.warning("admin %s reset the password of %s (%d sessions ended)", admin.username, user.username, ended)
+        self.reset_error = ""
+        return True
+
+    # --- email: what FabriX is told about who asks (sign-up does not verify it, so an admin may fix it)
+
+    @admin_only
+    async def open_email(self, admin: User, user_id: int):
+        user = await self._target(admin, user_id)
+        if user is None:
+            return
+        self.email_user_id, self.email_username, self.email_current = user.id or 0, user.username, user.email
+        self.email_error = ""
+
+    @admin_only
+    async def close_email(self, admin: User):
+        self.email_user_id, self.email_username, self.email_current, self.email_error = 0, "", "", ""
+
+    @admin_only
+    async def save_email(self, admin: User, form: dict):
+        user = await self._target(admin, self.email_user_id) if self.email_user_id else None
+        if user is None:
+            self.email_user_id = 0
+            return
+        raw = form.get("email", "") if isinstance(form, dict) else ""
+        email = raw.strip().lower() if isinstance(raw, str) else ""
+        problem = auth_service.form_problem({"email": email}) or auth_service.email_problem(email, ())
+        if problem:
+            self.email_error = self._t(problem)
+            return
+        try:
+            await run_db(users_repo.set_email, user_id=user.id, email=email)
+        except users_repo.DuplicateUser:
+            self.email_error = self._t("email_taken")
+            return
+        log.warning("admin %s changed the email of %s", admin.username, user.username)
+        self._say(notice=self._t("admin_email_changed", username=user.username, email=email))
+        self.email_user_id, self.email_username, self.email_current, self.email_error = 0, "", "", ""
+        await self._load()
+
+    # --- delete
+
+    @admin_only
+    async def ask_delete_user(self, admin: User, user_id: int):
+        user = await self._target(admin, user_id, "admin_cannot_delete_self")
+        if user is None:
+            return
+        conversations, messages = await run_db(users_repo.user_content_counts, user_id=user.id)
+        self.delete_user_id = user.id or 0
+        self.delete_summary = self._t(
+            "admin_delete_user_text", username=user.username, conversations=conversations, messages=messages
+        )
+
+    @admin_only
+    async def cancel_delete_user(self, admin: User):
+        self.delete_user_id = 0
+        self.delete_summary = ""
+
+    @admin_only
+    async def confirm_delete_user(self, admin: User):
+        user_id = self.delete_user_id
+        self.delete_user_id = 0
+        self.delete_summary = ""
+        if not user_id:
+            return
+        user = await self._target(admin, user_id, "admin_cannot_delete_self")
+        if user is None:
+            return
+        conversations, messages = await run_db(users_repo.delete_user, user_id=user.id)
+        await asyncio.to_thread(file_service.delete_user_files, user.id)  # and what they uploaded
+        log.warning(
+            "admin %s deleted user %s with %d conversations and %d messages",
+            admin.username,
+            user.username,
+            conversations,
+            messages,
+        )
+        self._say(
+            notice=self._t("admin_user_deleted", username=user.username, conversations=conversations, messages=messages)
+        )
+        await self._load()
