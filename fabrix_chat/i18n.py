@@ -14,7 +14,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Demo mode: answers come from the built-in FabriX emulator.",
         "Demo mode: 내장 FabriX 에뮬레이터가 답변합니다.",
     ),
-    "not_found": ("Not found", "찾을 수 없음"),
     "conversation_not_found": ("Conversation not found.", "대화를 찾을 수 없습니다."),
     "back_to_chat": ("Back to chat", "채팅으로 돌아가기"),
     "language": ("Language", "언어"),
@@ -64,7 +63,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "invite_key_wrong": ("The invite key is not correct.", "초대 키가 올바르지 않습니다."),
     "username_taken": ("That username is taken.", "이미 사용 중인 사용자 이름입니다."),
     "email_taken": ("An account with that email exists.", "이미 가입된 이메일입니다."),
-    "session_expired": ("Your session ended. Log in again.", "세션이 만료되었습니다. 다시 로그인하세요."),
     # --- accounts (more) ---
     "choose_password_title": ("Choose your own password", "새 비밀번호 정하기"),
     "choose_password_notice": (
@@ -96,10 +94,6 @@ STRINGS: dict[str, tuple[str, str]] = {
     "delete_chat": ("Delete chat", "채팅 삭제"),
     "rename_chat": ("Rename chat", "채팅 이름 바꾸기"),
     "delete_confirm_title": ("Delete this chat?", "이 채팅을 삭제할까요?"),
-    "delete_confirm_text": (
-        "“{title}” and all its messages will be deleted.",
-        "“{title}”과(와) 모든 메시지가 삭제됩니다.",
-    ),
     "delete": ("Delete", "삭제"),
     "cancel": ("Cancel", "취소"),
     "save": ("Save", "저장"),
@@ -140,7 +134,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The answer could not be stopped. Try again.",
         "답변을 중지하지 못했습니다. 다시 시도하세요.",
     ),
-    "copied": ("Copied", "복사됨"),
     "dismiss": ("Dismiss", "닫기"),
     "retry": ("Retry", "다시 시도"),
     "waiting_for_capacity": ("Waiting for capacity…", "처리 용량을 기다리는 중…"),
@@ -230,7 +223,6 @@ STRINGS: dict[str, tuple[str, str]] = {
         "An answer is still being written. Stop it or wait until it ends.",
         "아직 답변을 작성하는 중입니다. 중지하거나 끝날 때까지 기다리세요.",
     ),
-    "answer_failed": ("The answer did not finish: {detail}", "답변이 끝나지 않았습니다: {detail}"),
     # --- admin ---
     "admin_link": ("Admin", "관리"),
     "admin_title": ("Administration", "관리"),
@@ -429,6 +421,97 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "admin_col_setting": ("Setting", "설정"),
     "admin_col_value": ("Value", "값"),
+    # --- maintenance (the admin page and `manage`) ---
+    "maint_app_running": (
+        "The app is running (it holds {path}). Stop it first (Ctrl+C, `systemctl stop`, or end the Windows task), "
+        "then restore: a restore under a running app would lose what it writes.",
+        "앱이 실행 중입니다({path}를 사용 중). 먼저 앱을 멈추세요(Ctrl+C, `systemctl stop`, 또는 Windows 작업 끝내기). "
+        "실행 중에 복원하면 앱이 쓰는 내용을 잃습니다.",
+    ),
+    "maint_not_sqlite": (
+        "The database is PostgreSQL, not a SQLite file.",
+        "데이터베이스가 SQLite 파일이 아니라 PostgreSQL입니다.",
+    ),
+    "maint_in_memory": (
+        "The database is in memory: there is no file to work on.",
+        "데이터베이스가 메모리에 있어 작업할 파일이 없습니다.",
+    ),
+    "maint_no_migrations": (
+        "No migrations found in {folder}: the installation is incomplete.",
+        "{folder}에 마이그레이션이 없습니다. 설치가 완전하지 않습니다.",
+    ),
+    "maint_migrate_failed": ("Migrating {database} failed: {error}", "{database} 마이그레이션에 실패했습니다: {error}"),
+    "maint_backup_postgres": (
+        "Backup here is for the SQLite database. For PostgreSQL use its own tools, e.g. "
+        "`pg_dump --format=custom --file=fabrix_chat.dump DATABASE_URL`, and `pg_restore` to restore.",
+        "여기서의 백업은 SQLite 데이터베이스용입니다. PostgreSQL은 자체 도구를 쓰세요. 예: "
+        "`pg_dump --format=custom --file=fabrix_chat.dump DATABASE_URL`, 복원은 `pg_restore`.",
+    ),
+    "maint_backup_nothing": (
+        "There is no database at {path} yet: nothing to back up.",
+        "{path}에 아직 데이터베이스가 없어 백업할 것이 없습니다.",
+    ),
+    "maint_backup_onto_live": (
+        "{path} is the live database itself: choose another file for the backup.",
+        "{path}는 사용 중인 데이터베이스 자체입니다. 백업할 다른 파일을 고르세요.",
+    ),
+    "maint_backup_damaged": (
+        "The backup copy failed its integrity check ({problems}). The live database may be damaged: run `manage check`.",
+        "백업 사본이 무결성 검사를 통과하지 못했습니다({problems}). 사용 중인 데이터베이스가 손상되었을 수 있습니다. "
+        "`manage check`를 실행하세요.",
+    ),
+    "maint_backup_failed": (
+        "Backup to {path} failed: {error}. Check the folder exists, is writable and has free space.",
+        "{path}로 백업하지 못했습니다: {error}. 폴더가 있는지, 쓸 수 있는지, 여유 공간이 있는지 확인하세요.",
+    ),
+    "maint_restore_damaged": (
+        "{path} is damaged ({problems}): choose another backup.",
+        "{path}가 손상되었습니다({problems}). 다른 백업을 고르세요.",
+    ),
+    "maint_restore_not_ours": (
+        "{path} is a SQLite file but not a FabriX Agent Chat database (no {tables} table).",
+        "{path}는 SQLite 파일이지만 FabriX Agent Chat 데이터베이스가 아닙니다({tables} 테이블 없음).",
+    ),
+    "maint_restore_postgres": (
+        "Restore here is for the SQLite database. For PostgreSQL use `pg_restore` (or `psql`) with the dump made by "
+        "`pg_dump`.",
+        "여기서의 복원은 SQLite 데이터베이스용입니다. PostgreSQL은 `pg_dump`로 만든 덤프와 `pg_restore`(또는 `psql`)를 "
+        "쓰세요.",
+    ),
+    "maint_restore_missing": ("{path} does not exist or is not a file.", "{path}가 없거나 파일이 아닙니다."),
+    "maint_restore_live": (
+        "{path} is the live database itself: choose a backup file.",
+        "{path}는 사용 중인 데이터베이스 자체입니다. 백업 파일을 고르세요.",
+    ),
+    "maint_restore_not_sqlite": (
+        "{path} is not a SQLite database file.",
+        "{path}는 SQLite 데이터베이스 파일이 아닙니다.",
+    ),
+    "maint_restore_unreadable": (
+        "{path} cannot be read as a database: {error}.",
+        "{path}를 데이터베이스로 읽을 수 없습니다: {error}.",
+    ),
+    "maint_restore_replace_failed": (
+        "Could not replace {path} ({error}). Is the app still running? Stop it and run restore again; the database "
+        "before this attempt is kept at {safety}.",
+        "{path}를 바꾸지 못했습니다({error}). 앱이 아직 실행 중인가요? 앱을 멈추고 다시 복원하세요. 이번 시도 전의 "
+        "데이터베이스는 {safety}에 보관되어 있습니다.",
+    ),
+    "maint_optimize_nothing": (
+        "There is no database at {path} yet: nothing to optimize.",
+        "{path}에 아직 데이터베이스가 없어 최적화할 것이 없습니다.",
+    ),
+    "maint_optimize_failed": (
+        "Optimizing {path} failed: {error}. If the database is busy, try again at a quiet time; VACUUM also needs "
+        "free disk space about the size of the database.",
+        "{path} 최적화에 실패했습니다: {error}. 데이터베이스가 바쁘면 한가한 시간에 다시 시도하세요. VACUUM에는 "
+        "데이터베이스 크기만큼의 여유 디스크 공간도 필요합니다.",
+    ),
+    "maint_optimize_postgres_failed": (
+        "Optimizing the database failed: {error}",
+        "데이터베이스 최적화에 실패했습니다: {error}",
+    ),
+    "unit_seconds": ("s", "초"),
 }
 
 
@@ -437,6 +520,17 @@ def t(key: str, lang: str = "en", **values: object) -> str:
     en, ko = STRINGS[key]
     text = ko if lang == "ko" else en
     return text.format(**values) if values else text
+
+
+def error_text(exc: BaseException, lang: str = "en") -> str:
+    """What a user is told about any failure, in `lang`: the error's own key and placeholders
+    (`text_key()` and `text_values(lang)`, which the FabriX errors, the rate limiter's refusal and
+    the maintenance errors define), else the generic message. Never the exception's own words:
+    those are for the log."""
+    text_key = getattr(exc, "text_key", None)
+    if callable(text_key):
+        return t(text_key(), lang, **exc.text_values(lang))  # type: ignore[attr-defined]
+    return t("error_generic", lang)
 
 
 def table(lang: str) -> dict[str, str]:

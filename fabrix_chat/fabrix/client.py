@@ -387,15 +387,13 @@ class FabrixClient:
             pass  # the HTTP status makes the better detail
         return FabrixUpstreamError(detail=detail)
 
-    def _transport_error(self, exc: httpx.RequestError, what: str, *, answer_started: bool = False) -> FabrixError:
+    def _transport_error(self, exc: httpx.RequestError, what: str) -> FabrixError:
         detail = f"FabriX {what}: {type(exc).__name__}: {self._redact(str(exc)) or 'no detail'}"
         if isinstance(exc, httpx.TimeoutException):
-            message = "FabriX stopped sending the answer for too long. Please try again." if answer_started else None
-            return FabrixTimeout(message, detail=detail)
+            return FabrixTimeout(detail=detail)
         if isinstance(exc, httpx.DecodingError):
             return FabrixBadResponse(detail=detail)
-        message = "The connection to FabriX was lost before the answer was finished. Please try again."
-        return FabrixNetworkError(message if answer_started else None, detail=detail)
+        return FabrixNetworkError(detail=detail)
 
     @staticmethod
     def _log_timing(what: str, started: float, extra: str = "") -> None:
@@ -533,7 +531,7 @@ class FabrixClient:
                     outcome = "ok"
                     return
                 except httpx.RequestError as exc:
-                    error = self._transport_error(exc, "ask", answer_started=answer_started)
+                    error = self._transport_error(exc, "ask")
                     error.__cause__ = exc
                     # Refused connection, or closed before any response: FabriX did not start the work.
                     retryable = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError))

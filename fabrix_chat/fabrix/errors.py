@@ -1,60 +1,78 @@
-"""The small set of errors the FabriX layer raises, and the one plain message for each.
+"""The small set of errors the FabriX layer raises, each naming what the user is told.
 
-`message` is plain English safe to show any user; `detail` is for logs and admins. Neither ever
-contains the client key or the token (the client redacts them before building an error).
+`text_key()` is the `i18n` key of the plain message for the user and `text_values(lang)` its
+placeholders; `i18n.error_text(exc, lang)` turns any error into that text. `detail` is for logs
+and admins, and `message` is the upstream's own words where it sent some (the content filter's
+reason). None of them ever contains the client key or the token (the client redacts them before
+building an error).
 """
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
-
-GENERIC_MESSAGE = "Something went wrong while talking to the assistant. Please try again."
 
 
 class FabrixError(Exception):
-    """Base of every FabriX failure; `kind` names the failure for the UI and the logs."""
+    """Base of every FabriX failure; `kind` names the failure for the logs and the usage records."""
 
     kind: ClassVar[str] = "upstream"
-    default_message: ClassVar[str] = GENERIC_MESSAGE
+    i18n_key: ClassVar[str] = "error_generic"
 
     def __init__(self, message: str | None = None, *, detail: str = "", received_any: bool = False) -> None:
-        self.message: str = message or self.default_message
-        self.detail: str = detail or self.message
+        self.message: str = message or ""
+        self.detail: str = detail or self.message or self.kind
         # True when the failure came after answer text had already reached the caller:
         # the partial answer is kept and the question must not be sent again automatically.
         self.received_any: bool = received_any
         super().__init__(self.detail)
 
+    def text_key(self) -> str:
+        """The `i18n` key of what the user is told."""
+        return self.i18n_key
+
+    def text_values(self, lang: str) -> dict[str, object]:
+        """The values of that text's placeholders."""
+        return {}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind!r}, detail={self.detail!r}, received_any={self.received_any})"
 
 
-class FabrixNetworkError(FabrixError):
+class _CutOff(FabrixError):
+    """A failure that, after some answer text, means the connection was lost mid-answer."""
+
+    def text_key(self) -> str:
+        return "error_connection_lost" if self.received_any else self.i18n_key
+
+
+class FabrixNetworkError(_CutOff):
     """FabriX could not be reached, or the connection dropped."""
 
     kind = "network"
-    default_message = "Cannot reach FabriX right now. Please check the network and try again."
+    i18n_key = "error_network"
 
 
-class FabrixTimeout(FabrixError):
+class FabrixTimeout(_CutOff):
     """Connecting took too long, or the answer stalled between chunks."""
 
     kind = "timeout"
-    default_message = "FabriX took too long to answer. Please try again."
+    i18n_key = "error_timeout"
 
 
 class FabrixAuthError(FabrixError):
     """401/403: the configured client key or token was refused."""
 
     kind = "auth"
-    default_message = "The service is not configured correctly; an administrator has been told."
+    i18n_key = "error_auth"
 
 
 class FabrixRateLimited(FabrixError):
     """429: FabriX asks us to slow down; `retry_after` is in seconds when it said so."""
 
     kind = "rate_limited"
-    default_message = "FabriX is receiving too many requests. Please wait a moment and try again."
+    i18n_key = "error_rate_limited"
+    DEFAULT_WAIT_SECONDS: ClassVar[int] = 5  # what the user is told when FabriX did not say
 
     def __init__(
         self,
@@ -65,25 +83,24 @@ class FabrixRateLimited(FabrixError):
         retry_after: float | None = None,
     ) -> None:
         self.retry_after: float | None = retry_after
-        if message is None and retry_after is not None and retry_after > 0:
-            seconds = max(1, round(retry_after))
-            unit = "second" if seconds == 1 else "seconds"
-            message = f"FabriX is receiving too many requests. Please try again in {seconds} {unit}."
         super().__init__(message, detail=detail, received_any=received_any)
+
+    def text_values(self, lang: str) -> dict[str, object]:
+        return {"seconds": max(1, math.ceil(self.retry_after or self.DEFAULT_WAIT_SECONDS))}
 
 
 class FabrixUnavailable(FabrixError):
     """5xx: FabriX is down or overloaded."""
 
     kind = "unavailable"
-    default_message = "FabriX is temporarily unavailable. Please try again in a few minutes."
+    i18n_key = "error_unavailable"
 
 
 class FabrixUpstreamError(FabrixError):
     """FabriX answered with an error: in-stream ERROR, status != SUCCESS, an `error` object, R40000."""
 
     kind = "upstream"
-    default_message = "The assistant reported an error and could not finish the answer. Please try again."
+    i18n_key = "error_upstream"
 
 
 class FabrixContentFiltered(FabrixError):
@@ -93,7 +110,7 @@ class FabrixContentFiltered(FabrixError):
     """
 
     kind = "filtered"
-    default_message = "This request was blocked by the content filter."
+    i18n_key = "error_filtered"
 
     def __init__(
         self,
@@ -106,16 +123,13 @@ class FabrixContentFiltered(FabrixError):
         self.texts: dict[str, str] = dict(texts or {})
         super().__init__(message, detail=detail, received_any=received_any)
 
+    def text_values(self, lang: str) -> dict[str, object]:
+        # The filter sends its reason in several languages: the user's when it is there.
+        return {"detail": self.texts.get(lang) or self.message or self.texts.get("message", "")}
+
 
 class FabrixBadResponse(FabrixError):
     """FabriX sent something that is not a response we can read."""
 
     kind = "bad_response"
-    default_message = "FabriX sent a response the app could not read. Please try again."
-
-
-def user_message(exc: BaseException) -> str:
-    """The one plain message to show a user for any exception."""
-    if isinstance(exc, FabrixError):
-        return exc.message
-    return GENERIC_MESSAGE
+    i18n_key = "error_bad_response"

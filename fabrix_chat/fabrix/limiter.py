@@ -97,7 +97,14 @@ class RateLimited(Exception):
 
     @property
     def message(self) -> str:
+        """For the log; the user is told `text_key()` with `text_values()` (i18n.error_text)."""
         return f"Server is busy, try again in {self.seconds} s"
+
+    def text_key(self) -> str:
+        return "error_rate_limited"
+
+    def text_values(self, lang: str) -> dict[str, object]:
+        return {"seconds": self.seconds}
 
 
 @dataclass

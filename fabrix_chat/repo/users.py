@@ -109,10 +109,6 @@ def list_users(*, session: Session, query: str = "", limit: int = 500) -> list[U
     return list(session.exec(stmt))
 
 
-def count_admins(*, session: Session) -> int:
-    return session.exec(select(func.count()).select_from(User).where(User.is_admin, User.is_active)).one()
-
-
 def user_content_counts(*, session: Session, user_id: int) -> tuple[int, int]:
     """How many conversations and messages belong to the user."""
     conversations = session.exec(

@@ -31,7 +31,7 @@ from fabrix_chat.fabrix.limiter import RateLimited
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import usage as usage_repo
 from fabrix_chat.services import files, live
-from fabrix_chat.services.chat import get_limiter, plain_error, retry_makes_sense
+from fabrix_chat.services.chat import get_limiter, retry_makes_sense
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ async def run_answer(
         except asyncio.CancelledError:
             status = "stopped"
         except Exception as exc:
-            status, error, retry = "error", plain_error(exc, job.lang), retry_makes_sense(exc)
+            status, error, retry = "error", i18n.error_text(exc, job.lang), retry_makes_sense(exc)
         # Saved while the answer can still be found running: a resync meanwhile gets the text
         # from here, never the database's older copy.
         await save_answer(job, received.text, status, error)

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
 from fabrix_chat.fabrix import errors as fx
 from fabrix_chat.fabrix.client import Agent, get_client, history_window
-from fabrix_chat.fabrix.limiter import RateLimited, RateLimiter
+from fabrix_chat.fabrix.limiter import RateLimiter
 from fabrix_chat.models import Message
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import usage as usage_repo
@@ -178,32 +176,6 @@ def clear_agent_cache() -> None:
 
 
 # --- errors as plain messages -----------------------------------------------------------
-
-
-def plain_error(exc: BaseException, lang: str = "en") -> str:
-    """The one plain message a user sees for a failure."""
-    if isinstance(exc, RateLimited):
-        return i18n.t("error_rate_limited", lang, seconds=max(1, math.ceil(exc.retry_after)))
-    if isinstance(exc, fx.FabrixRateLimited):
-        return i18n.t("error_rate_limited", lang, seconds=max(1, math.ceil(exc.retry_after or 5)))
-    if isinstance(exc, fx.FabrixContentFiltered):
-        # The filter sends its reason in several languages: show the user's when it is there.
-        return i18n.t("error_filtered", lang, detail=exc.texts.get(lang) or exc.message)
-    if isinstance(exc, fx.FabrixUpstreamError):
-        return i18n.t("error_upstream", lang)
-    if isinstance(exc, (fx.FabrixNetworkError, fx.FabrixTimeout)) and exc.received_any:
-        return i18n.t("error_connection_lost", lang)
-    keys = {
-        fx.FabrixTimeout: "error_timeout",
-        fx.FabrixNetworkError: "error_network",
-        fx.FabrixAuthError: "error_auth",
-        fx.FabrixUnavailable: "error_unavailable",
-        fx.FabrixBadResponse: "error_bad_response",
-    }
-    for cls, key in keys.items():
-        if isinstance(exc, cls):
-            return i18n.t(key, lang)
-    return i18n.t("error_generic", lang)
 
 
 def retry_makes_sense(exc: BaseException) -> bool:

@@ -20,9 +20,9 @@ import threading
 import time
 import unicodedata
 from collections.abc import AsyncIterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Protocol
+from typing import Protocol
 
 from fabrix_chat.config import Settings, get_settings
 
@@ -92,18 +92,6 @@ class StoredFile:
     name: str
     size: int
     content_type: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StoredFile:
-        return cls(
-            path=str(data["path"]),
-            name=str(data["name"]),
-            size=int(data["size"]),
-            content_type=str(data["content_type"]),
-        )
 
 
 def display_name(filename: str) -> str:

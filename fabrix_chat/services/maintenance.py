@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, delete, select
 
+from fabrix_chat import i18n
 from fabrix_chat.config import PROJECT_ROOT, Settings
 from fabrix_chat.db import BUSY_TIMEOUT_MS, make_engine
 from fabrix_chat.models import Conversation, Message, utcnow
@@ -69,10 +70,7 @@ def hold_run_lock(settings: Settings):
 def app_stopped(settings: Settings) -> Iterator[None]:
     """Run the block only while no process of the app runs on this data folder."""
     path = settings.data_path / RUN_LOCK_NAME
-    running = MaintenanceError(
-        f"The app is running (it holds {path}). Stop it first (Ctrl+C, `systemctl stop`, or end the "
-        "Windows task), then restore: a restore under a running app would lose what it writes."
-    )
+    running = MaintenanceError("maint_app_running", path=path)
     if os.name == "nt":
         # Windows refuses to delete a file another process has open: that is the lock.
         try:
@@ -96,7 +94,21 @@ def app_stopped(settings: Settings) -> Iterator[None]:
 
 
 class MaintenanceError(Exception):
-    """An operation cannot be done; the message says why and what to do."""
+    """An operation cannot be done; the message says why and what to do.
+
+    It names an `i18n` key and its values: `str()` is the English text (the command line, the
+    log), `i18n.error_text(exc, lang)` the text in the admin page's language.
+    """
+
+    def __init__(self, key: str, **values: object) -> None:
+        self.key, self.values = key, values
+        super().__init__(i18n.t(key, "en", **values))
+
+    def text_key(self) -> str:
+        return self.key
+
+    def text_values(self, lang: str) -> dict[str, object]:
+        return self.values
 
 
 # --- where things are ----------------------------------------------------------------------
@@ -115,10 +127,10 @@ def describe_database(settings: Settings) -> str:
 def sqlite_file(settings: Settings) -> Path:
     """The SQLite database file of these settings; MaintenanceError for PostgreSQL or an in-memory database."""
     if not settings.is_sqlite:
-        raise MaintenanceError("The database is PostgreSQL, not a SQLite file.")
+        raise MaintenanceError("maint_not_sqlite")
     database = make_url(settings.database_url).database
     if not database or database == ":memory:":
-        raise MaintenanceError("The database is in memory: there is no file to work on.")
+        raise MaintenanceError("maint_in_memory")
     return Path(database)
 
 
@@ -191,7 +203,7 @@ def head_revision() -> str:
     """The newest migration in alembic/versions."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
-        raise MaintenanceError(f"No migrations found in {PROJECT_ROOT / 'alembic'}: the installation is incomplete.")
+        raise MaintenanceError("maint_no_migrations", folder=PROJECT_ROOT / "alembic")
     return head
 
 
@@ -219,7 +231,7 @@ def migrate(settings: Settings) -> str:
             after = _current_revision(conn) or ""
     except SQLAlchemyError as exc:
         raise MaintenanceError(
-            f"Migrating {describe_database(settings)} failed: {getattr(exc, 'orig', None) or exc}"
+            "maint_migrate_failed", database=describe_database(settings), error=getattr(exc, "orig", None) or exc
         ) from exc
     finally:
         engine.dispose()
@@ -259,16 +271,13 @@ def backup(settings: Settings, to: Path | None = None) -> Path:
     existing file at `to` is replaced only once the new copy is complete and verified.
     """
     if not settings.is_sqlite:
-        raise MaintenanceError(
-            "Backup here is for the SQLite database. For PostgreSQL use its own tools, e.g. "
-            "`pg_dump --format=custom --file=fabrix_chat.dump DATABASE_URL`, and `pg_restore` to restore."
-        )
+        raise MaintenanceError("maint_backup_postgres")
     source = sqlite_file(settings)
     if not source.exists():
-        raise MaintenanceError(f"There is no database at {source} yet: nothing to back up.")
+        raise MaintenanceError("maint_backup_nothing", path=source)
     dest = _backup_destination(settings, to)
     if _same_file(dest, source):
-        raise MaintenanceError(f"{dest} is the live database itself: choose another file for the backup.")
+        raise MaintenanceError("maint_backup_onto_live", path=dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".partial")
     started = time.monotonic()
@@ -282,16 +291,11 @@ def backup(settings: Settings, to: Path | None = None) -> Path:
             dst.execute("PRAGMA journal_mode=DELETE")
             problems = _integrity(dst)
         if problems != ["ok"]:
-            raise MaintenanceError(
-                f"The backup copy failed its integrity check ({'; '.join(problems[:3])}). "
-                "The live database may be damaged: run `manage check`."
-            )
+            raise MaintenanceError("maint_backup_damaged", problems="; ".join(problems[:3]))
         os.replace(partial, dest)
     except (sqlite3.Error, OSError) as exc:
         partial.unlink(missing_ok=True)
-        raise MaintenanceError(
-            f"Backup to {dest} failed: {exc}. Check the folder exists, is writable and has free space."
-        ) from exc
+        raise MaintenanceError("maint_backup_failed", path=dest, error=exc) from exc
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -330,13 +334,11 @@ def prune_backups(settings: Settings, keep: int) -> list[Path]:
 def _check_restorable(conn: sqlite3.Connection, backup_file: Path) -> None:
     problems = _integrity(conn)
     if problems != ["ok"]:
-        raise MaintenanceError(f"{backup_file} is damaged ({'; '.join(problems[:3])}): choose another backup.")
+        raise MaintenanceError("maint_restore_damaged", path=backup_file, problems="; ".join(problems[:3]))
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     missing = [t for t in REQUIRED_TABLES if t not in tables]
     if missing:
-        raise MaintenanceError(
-            f"{backup_file} is a SQLite file but not a FabriX Agent Chat database (no {', '.join(missing)} table)."
-        )
+        raise MaintenanceError("maint_restore_not_ours", path=backup_file, tables=", ".join(missing))
 
 
 def _keep_safety_copy(settings: Settings, target: Path) -> Path:
@@ -369,10 +371,7 @@ def restore(settings: Settings, backup_file: Path) -> Path | None:
     onto the restored file. Run `migrate` afterwards for a backup made by an older version.
     """
     if not settings.is_sqlite:
-        raise MaintenanceError(
-            "Restore here is for the SQLite database. For PostgreSQL use `pg_restore` (or `psql`) "
-            "with the dump made by `pg_dump`."
-        )
+        raise MaintenanceError("maint_restore_postgres")
     with app_stopped(settings):
         return _install_backup(settings, Path(backup_file))
 
@@ -380,12 +379,12 @@ def restore(settings: Settings, backup_file: Path) -> Path | None:
 def _install_backup(settings: Settings, backup_file: Path) -> Path | None:
     target = sqlite_file(settings)
     if not backup_file.is_file():
-        raise MaintenanceError(f"{backup_file} does not exist or is not a file.")
+        raise MaintenanceError("maint_restore_missing", path=backup_file)
     if _same_file(backup_file, target):
-        raise MaintenanceError(f"{backup_file} is the live database itself: choose a backup file.")
+        raise MaintenanceError("maint_restore_live", path=backup_file)
     with open(backup_file, "rb") as fh:
         if fh.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
-            raise MaintenanceError(f"{backup_file} is not a SQLite database file.")
+            raise MaintenanceError("maint_restore_not_sqlite", path=backup_file)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = target.with_name(target.name + ".restoring")
@@ -398,7 +397,7 @@ def _install_backup(settings: Settings, backup_file: Path) -> Path | None:
             _check_restorable(dst, backup_file)
     except sqlite3.Error as exc:
         staged.unlink(missing_ok=True)
-        raise MaintenanceError(f"{backup_file} cannot be read as a database: {exc}.") from exc
+        raise MaintenanceError("maint_restore_unreadable", path=backup_file, error=exc) from exc
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
@@ -412,10 +411,7 @@ def _install_backup(settings: Settings, backup_file: Path) -> Path | None:
         os.replace(staged, target)
     except OSError as exc:
         staged.unlink(missing_ok=True)
-        raise MaintenanceError(
-            f"Could not replace {target} ({exc}). Is the app still running? Stop it and run restore again; "
-            f"the database before this attempt is kept at {safety}."
-        ) from exc
+        raise MaintenanceError("maint_restore_replace_failed", path=target, error=exc, safety=safety) from exc
     log.warning("database restored from %s; the previous one is kept at %s", backup_file, safety)
     return safety
 
@@ -472,7 +468,7 @@ def optimize(settings: Settings) -> dict[str, Any]:
         return _optimize_server(settings, started)
     path = sqlite_file(settings)
     if not path.exists():
-        raise MaintenanceError(f"There is no database at {path} yet: nothing to optimize.")
+        raise MaintenanceError("maint_optimize_nothing", path=path)
     before = _size_on_disk(path)
     try:
         with closing(_connect(path)) as conn:
@@ -482,10 +478,7 @@ def optimize(settings: Settings) -> dict[str, Any]:
             # Best effort: shrinks the WAL now instead of at the next quiet moment; readers may prevent it.
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.Error as exc:
-        raise MaintenanceError(
-            f"Optimizing {path} failed: {exc}. If the database is busy, try again at a quiet time; "
-            "VACUUM also needs free disk space about the size of the database."
-        ) from exc
+        raise MaintenanceError("maint_optimize_failed", path=path, error=exc) from exc
     result = {"size_before": before, "size_after": _size_on_disk(path), "seconds": round(time.monotonic() - started, 2)}
     log.info("database optimized: %(size_before)d -> %(size_after)d bytes in %(seconds).1f s", result)
     return result
@@ -501,7 +494,7 @@ def _optimize_server(settings: Settings, started: float) -> dict[str, Any]:
             conn.execute(text("VACUUM (ANALYZE)"))
             after = int(conn.execute(size).scalar_one())
     except SQLAlchemyError as exc:
-        raise MaintenanceError(f"Optimizing the database failed: {getattr(exc, 'orig', None) or exc}") from exc
+        raise MaintenanceError("maint_optimize_postgres_failed", error=getattr(exc, "orig", None) or exc) from exc
     finally:
         engine.dispose()
     result = {"size_before": before, "size_after": after, "seconds": round(time.monotonic() - started, 2)}

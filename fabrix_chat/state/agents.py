@@ -6,6 +6,7 @@ import logging
 
 import reflex as rx
 
+from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
 from fabrix_chat.repo import conversations as conv_repo
@@ -39,7 +40,7 @@ class AgentState(ChatState):
             agents = await chat_service.list_agents(refresh=refresh, user_id=user.id, username=user.username)
         except Exception as exc:  # every failure becomes a plain alert with Retry
             log.warning("agent list failed: %s", exc)
-            detail = chat_service.plain_error(exc, lang)
+            detail = i18n.error_text(exc, lang)
             await self._alert_key("error_agents", retry=True, kind="agents", detail=detail)
             self._set(agents=[])
             return False

@@ -65,7 +65,6 @@ class AuthState(rx.State):
     # True after a signed-in browser found its session gone (idle, revoked, account disabled):
     # the log-in page then says why the user is there.
     session_ended: bool = False
-    lang_hint: str = "en"
     _user_id: int = 0
 
     @rx.var

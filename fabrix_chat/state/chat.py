@@ -133,9 +133,12 @@ def rejection_text(reason: str, lang: str) -> str:
         return i18n.t("error_upload_empty", lang)
     if reason == "user_quota":
         return i18n.t("error_upload_user_quota", lang, limit=get_settings().upload.user_quota_mb)
-    if reason in ("busy", "total_quota", "disk_full"):
-        return i18n.t(f"error_upload_{reason}", lang)
-    return i18n.t("error_upload_failed", lang)
+    keys = {
+        "busy": "error_upload_busy",
+        "total_quota": "error_upload_total_quota",
+        "disk_full": "error_upload_disk_full",
+    }
+    return i18n.t(keys.get(reason, "error_upload_failed"), lang)
 
 
 def route_conversation_id(path: str) -> int:

@@ -376,7 +376,7 @@ async def test_agent_list_gives_up_on_a_closed_port_with_a_plain_message(app_db,
     with pytest.raises(fx.FabrixNetworkError) as info:
         await chat_service.list_agents(refresh=True)
     assert sleeps == [0.5, 1.0]  # three attempts, backing off
-    assert chat_service.plain_error(info.value) == i18n.t("error_network", "en")
+    assert i18n.error_text(info.value) == i18n.t("error_network", "en")
 
 
 # --- Stop ----------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from reflex.state import State
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from fabrix_chat import db
+from fabrix_chat import db, i18n
 from fabrix_chat.config import FabrixSettings, ServerSettings, Settings
 from fabrix_chat.db import make_engine, session_scope
 from fabrix_chat.fabrix.errors import FabrixUnavailable
@@ -39,6 +39,7 @@ from fabrix_chat.state.admin import settings as settings_tab
 from fabrix_chat.state.admin.settings import SettingsSection
 from fabrix_chat.state.admin.usage import USAGE_DAYS
 from fabrix_chat.state.admin.users import UserRow
+from fabrix_chat.state.ui import UIState
 from tests.conftest import session_headers
 
 SECRET_TOKEN = "Bearer tok-0123456789-very-secret"
@@ -618,13 +619,16 @@ async def test_back_up_now_check_and_optimize(engine, admin, settings) -> None:
     assert admin.error == ""
 
 
-async def test_backup_failure_is_shown_not_hidden(engine, admin, settings, monkeypatch) -> None:
+@pytest.mark.parametrize("lang", ["en", "ko"])
+async def test_backup_failure_is_shown_not_hidden_in_the_pages_language(engine, admin, monkeypatch, lang) -> None:
     def broken(_settings):
-        raise maintenance.MaintenanceError("Backup to X failed: disk full.")
+        raise maintenance.MaintenanceError("maint_backup_failed", path="/backups/x.db", error="disk full")
 
     monkeypatch.setattr(maintenance, "backup", broken)
+    admin.get(UIState).lang = lang
     await call(admin, "back_up_now")
-    assert admin.error == "Backup to X failed: disk full."
+    assert admin.error == i18n.t("maint_backup_failed", lang, path="/backups/x.db", error="disk full")
+    assert "disk full" in admin.error and "/backups/x.db" in admin.error
     assert admin.backup_result == "" and not admin.busy
 
 

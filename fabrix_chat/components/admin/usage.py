@@ -64,7 +64,7 @@ def rate_gauge() -> rx.Component:
         ),
         rx.el.dl(
             rx.el.dt(tr("admin_current_wait")),
-            rx.el.dd(gauge.wait_seconds, " s"),
+            rx.el.dd(gauge.wait_seconds, " ", tr("unit_seconds")),
             rx.el.dt(tr("admin_waiting")),
             rx.el.dd(gauge.waiting),
             rx.el.dt(tr("admin_limiter_backend")),

@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import reflex as rx
 
+from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User
@@ -72,7 +73,7 @@ class AdminMaintenanceState(AdminState):
             path = await asyncio.to_thread(maintenance.backup, get_settings())
         except maintenance.MaintenanceError as exc:
             self.backup_result = ""
-            self._say(error=str(exc))
+            self._say(error=i18n.error_text(exc, self._lang))
         else:
             log.warning("admin %s made a backup: %s", admin.username, path.name)
             self.backup_result = self._t("admin_backup_done", name=path.name, size=size_label(path.stat().st_size))
@@ -102,7 +103,7 @@ class AdminMaintenanceState(AdminState):
             result = await asyncio.to_thread(maintenance.optimize, get_settings())
         except maintenance.MaintenanceError as exc:
             self.optimize_result = ""
-            self._say(error=str(exc))
+            self._say(error=i18n.error_text(exc, self._lang))
         else:
             log.warning("admin %s optimized the database", admin.username)
             self.optimize_result = self._t(
