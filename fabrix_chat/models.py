@@ -6,9 +6,27 @@ Timestamps are timezone-aware UTC datetimes. Schema changes go through migration
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
+
+
+class Role(StrEnum):
+    """Who wrote a message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class Status(StrEnum):
+    """What became of a message: a question is COMPLETE when saved; an answer is STREAMING until
+    it ends COMPLETE, STOPPED (Stop, or its writer went away) or ERROR (with its plain message)."""
+
+    COMPLETE = "complete"
+    STREAMING = "streaming"
+    STOPPED = "stopped"
+    ERROR = "error"
 
 
 def utcnow() -> datetime:
@@ -65,10 +83,9 @@ class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
     seq: int  # position in the conversation, 0-based
-    role: str = Field(max_length=16)  # "user" or "assistant"
+    role: str = Field(max_length=16)  # a Role
     content: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    # "complete", "streaming", "stopped" or "error" (assistant messages); "complete" for questions
-    status: str = Field(default="complete", max_length=16)
+    status: str = Field(default="complete", max_length=16)  # a Status
     error: str = Field(default="", max_length=500)
     attachment_name: str = Field(default="", max_length=255)
     attachment_size: int = 0

@@ -12,6 +12,7 @@ from reflex.vars import VarData
 
 from fabrix_chat.components.common import icon_button, text_button
 from fabrix_chat.components.markdown import markdown
+from fabrix_chat.models import Role, Status
 from fabrix_chat.state.chat import ChatState, MessageView
 from fabrix_chat.state.conversation import ConversationState, MessagePageState
 from fabrix_chat.state.live_answer import LiveAnswerState
@@ -112,7 +113,7 @@ def user_message(message: MessageView) -> rx.Component:
             ),
         ),
         class_name="message",
-        data_message_role="user",
+        data_message_role=Role.USER,
     )
 
 
@@ -135,15 +136,15 @@ def assistant_message(message: MessageView) -> rx.Component:
                 ),
                 class_name="bubble",
             ),
-            rx.cond(status == "stopped", rx.el.div(tr("stopped"), class_name="message-status")),
+            rx.cond(status == Status.STOPPED, rx.el.div(tr("stopped"), class_name="message-status")),
             # Being written by another tab or worker: shown as far as it is saved, with Stop.
             rx.cond(
-                (status == "streaming") & ~message.live,
+                (status == Status.STREAMING) & ~message.live,
                 rx.el.div(tr("answer_in_progress"), class_name="message-status"),
             ),
             # A failed answer keeps what arrived, and says why it ended (also after a reload).
             rx.cond(
-                (status == "error") & (error != ""),
+                (status == Status.ERROR) & (error != ""),
                 rx.el.div(error, class_name="message-status message-error"),
             ),
             rx.cond(note != "", rx.el.div(note, class_name="message-note")),
@@ -163,7 +164,7 @@ def assistant_message(message: MessageView) -> rx.Component:
             style={"flex": "1", "min_width": "0"},
         ),
         class_name="message",
-        data_message_role="assistant",
+        data_message_role=Role.ASSISTANT,
     )
     return rx.cond(current & LiveAnswerState.streaming, rx.fragment(), article)
 
@@ -174,7 +175,7 @@ def streaming_message() -> rx.Component:
         _bot_icon(),
         rx.el.div(buffered_answer(message_id=LiveAnswerState.live_id, finished=False, parts=0), class_name="bubble"),
         class_name="message",
-        data_message_role="assistant",
+        data_message_role=Role.ASSISTANT,
         aria_busy="true",
     )
 
@@ -194,7 +195,7 @@ def chat_alert() -> rx.Component:
 
 
 def _message(message: MessageView) -> rx.Component:
-    return rx.cond(message.role == "user", user_message(message), assistant_message(message))
+    return rx.cond(message.role == Role.USER, user_message(message), assistant_message(message))
 
 
 def thread() -> rx.Component:

@@ -15,10 +15,8 @@ import dataclasses
 import email.utils
 import json
 import logging
-import math
 import os
 import re
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -167,80 +165,6 @@ def normalize_agents(data: Any) -> tuple[list[Agent], int | None]:
         description = _localized(item.get("description"))
         agents.append(Agent(id=agent_id, label=label or agent_id, description=description))
     return agents, total
-
-
-def _answered_turns(history: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The (question, answer) turns of `history`, oldest first, by build_contents' rules."""
-    turns: list[tuple[str, str]] = []
-    pending: str | None = None
-    for role, text in history:
-        if not text or not text.strip():
-            continue
-        if role == "user":
-            pending = text  # an earlier unanswered user message is replaced
-        elif role == "assistant" and pending is not None:
-            turns.append((pending, text))
-            pending = None
-    return turns
-
-
-@dataclass(frozen=True)
-class HistoryWindow:
-    """The `contents` to send, and how many answered turns the token budget left out."""
-
-    contents: list[str]
-    left_out: int
-
-
-def history_window(
-    history: Sequence[tuple[str, str]], question: str, *, max_turns: int, max_tokens: int
-) -> HistoryWindow:
-    """The newest whole turns (at most `max_turns`) that fit `max_tokens` with the question, then the question.
-
-    Turns are read as in build_contents. The estimate (estimate_tokens of each text) of the question
-    and the kept turns stays within `max_tokens`; a turn is never cut, and once one does not fit no
-    older turn is sent either, so the agent never sees a gap. The question is always sent whole,
-    even when it alone is over the budget. `left_out` counts the turns within `max_turns` left out.
-    """
-    if not question or not question.strip():
-        raise ValueError("the question must not be empty")
-    recent = _answered_turns(history)[-max_turns:] if max_turns > 0 else []
-    used = estimate_tokens(question)
-    kept = 0
-    for user_text, answer in reversed(recent):
-        cost = estimate_tokens(user_text) + estimate_tokens(answer)
-        if used + cost > max_tokens:
-            break  # older turns without this one would leave a gap in the conversation
-        used += cost
-        kept += 1
-    window = recent[len(recent) - kept :]
-    contents = [text for turn in window for text in turn]
-    contents.append(question)
-    return HistoryWindow(contents=contents, left_out=len(recent) - kept)
-
-
-def build_contents(history: Sequence[tuple[str, str]], question: str, max_turns: int) -> list[str]:
-    """The `contents` list: the last `max_turns` answered turns, alternating user/assistant, then `question`.
-
-    A turn is a user message followed by its answer. Decisions where history is irregular: empty
-    texts are skipped; a user message that got no answer (stopped before any text, or failed) is
-    dropped, since the agent never answered it; an assistant message with no user message before it
-    is dropped. A stopped answer that has some text counts as an answer. No token budget: see
-    history_window.
-    """
-    return history_window(history, question, max_turns=max_turns, max_tokens=sys.maxsize).contents
-
-
-def estimate_tokens(text: str) -> int:
-    """Estimated tokens: one per 4 ASCII characters (the design rule) plus one per other character.
-
-    Korean and other non-Latin text costs about one token per character in current tokenizers,
-    so characters / 4 would undercount Korean answers about four times.
-    """
-    if not text:
-        return 0
-    ascii_chars = len(text.encode("ascii", "ignore"))
-    return math.ceil(ascii_chars / 4) + (len(text) - ascii_chars)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, delete, select
 
-from fabrix_chat.models import Conversation, Message, utcnow
+from fabrix_chat.models import Conversation, Message, Status, utcnow
 
 TITLE_LENGTH = 30
 LIKE_ESCAPE = "\\"
@@ -169,7 +169,7 @@ def add_message(
     conversation_id: int,
     role: str,
     content: str,
-    status: str = "complete",
+    status: str = Status.COMPLETE,
     attachment_name: str = "",
     attachment_size: int = 0,
     owner: str = "",
@@ -198,7 +198,7 @@ def add_message(
         attachment_name=_storable(attachment_name)[:255],
         attachment_size=attachment_size,
     )
-    if status == "streaming":
+    if status == Status.STREAMING:
         message.owner, message.heartbeat_at = owner[:64], now
     session.add(message)
     session.flush()
@@ -222,7 +222,7 @@ def update_message(
     message.status = status
     message.error = _storable(error)[:500]
     message.updated_at = utcnow()
-    if status == "streaming":
+    if status == Status.STREAMING:
         message.heartbeat_at = message.updated_at
     else:
         message.owner, message.heartbeat_at = "", None
@@ -249,7 +249,7 @@ def beat(*, session: Session, message_ids: list[int]) -> int:
         return 0
     result = session.exec(
         update(Message)
-        .where(col(Message.id).in_(message_ids), col(Message.status) == "streaming")
+        .where(col(Message.id).in_(message_ids), col(Message.status) == Status.STREAMING)
         .values(heartbeat_at=utcnow())
     )
     return result.rowcount or 0
@@ -267,10 +267,10 @@ def mark_interrupted(
     result = session.exec(
         update(Message)
         .where(
-            col(Message.status) == "streaming",
+            col(Message.status) == Status.STREAMING,
             or_(col(Message.heartbeat_at).is_(None), col(Message.heartbeat_at) < cutoff),
         )
-        .values(status="stopped", owner="", heartbeat_at=None)
+        .values(status=Status.STOPPED, owner="", heartbeat_at=None)
     )
     return result.rowcount or 0
 

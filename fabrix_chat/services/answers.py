@@ -26,12 +26,13 @@ from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
 from fabrix_chat.fabrix import errors as fx
-from fabrix_chat.fabrix.client import estimate_tokens, get_client
+from fabrix_chat.fabrix.client import get_client
 from fabrix_chat.fabrix.limiter import RateLimited
+from fabrix_chat.models import Status
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import usage as usage_repo
 from fabrix_chat.services import files, live
-from fabrix_chat.services.chat import get_limiter, retry_makes_sense
+from fabrix_chat.services.chat import estimate_tokens, get_limiter, retry_makes_sense
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class AnswerJob:
 @dataclass(frozen=True)
 class AnswerEnd:
     text: str
-    status: str  # "complete", "stopped" or "error"
+    status: str  # a Status: COMPLETE, STOPPED or ERROR
     error: str = ""  # the plain message of an error
     retry: bool = False  # whether asking again can help
     file_kept: bool = False  # the attached file is kept so Retry can send it again
@@ -145,7 +146,7 @@ async def request_stop(message_id: int, *, close: bool = False) -> None:
         return
     handed = _HANDED.pop(message_id, None)
     if handed is not None:  # saved but not started yet: it never starts
-        await save_answer(handed[1], "", "stopped")
+        await save_answer(handed[1], "", Status.STOPPED)
         return
     try:
         await live.get_board().request_stop(message_id)
@@ -185,13 +186,13 @@ async def run_answer(
     try:
         await pump.start()
         await pump.run()
-        status, error, retry = "complete", "", False
+        status, error, retry = Status.COMPLETE, "", False
         try:
             consumer.result()
         except asyncio.CancelledError:
-            status = "stopped"
+            status = Status.STOPPED
         except Exception as exc:
-            status, error, retry = "error", i18n.error_text(exc, job.lang), retry_makes_sense(exc)
+            status, error, retry = Status.ERROR, i18n.error_text(exc, job.lang), retry_makes_sense(exc)
         # Saved while the answer can still be found running: a resync meanwhile gets the text
         # from here, never the database's older copy.
         await save_answer(job, received.text, status, error)
@@ -201,7 +202,7 @@ async def run_answer(
         # save still under way (its thread goes on), so "streaming" never lands last.
         if pump.saving is not None:
             await asyncio.wait({pump.saving})
-        await asyncio.shield(save_answer(job, received.text, "stopped"))
+        await asyncio.shield(save_answer(job, received.text, Status.STOPPED))
         raise
     finally:
         if _RUNNING.get(job.message_id) is pump:
@@ -209,7 +210,7 @@ async def run_answer(
         if not consumer.done():
             consumer.cancel()  # never leave an upstream request running without a reader
         await pump.forget()
-    file_kept = bool(job.file) and status != "complete"
+    file_kept = bool(job.file) and status != Status.COMPLETE
     if job.file and not file_kept:
         await asyncio.to_thread(files.delete_file, job.file.path)  # answered: the file is not kept
     return AnswerEnd(received.text, status, error, retry, file_kept, pump.part)
@@ -322,7 +323,7 @@ class _Pump:
         if now - self.last_save >= self.save_interval and self.received.text != self.saved_text:
             self.saved_text = self.received.text
             self.last_save = self.last_beat = now
-            self.saving = asyncio.ensure_future(save_answer(self.job, self.saved_text, "streaming"))
+            self.saving = asyncio.ensure_future(save_answer(self.job, self.saved_text, Status.STREAMING))
             await asyncio.shield(self.saving)
         elif now - self.last_beat >= BEAT_INTERVAL:
             self.last_beat = now

@@ -25,7 +25,7 @@ import reflex as rx
 
 from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
-from fabrix_chat.models import Conversation, Message
+from fabrix_chat.models import Conversation, Message, Role
 from fabrix_chat.services import files as file_service
 from fabrix_chat.state.auth import LOGIN_ROUTE, AuthState
 from fabrix_chat.state.ui import UIState
@@ -234,7 +234,7 @@ class ChatState(AuthState):
         await self._clear_alert()
         if kind == "agents" or not (await self.get_state(AgentState)).agents:
             return AgentState.load_agents(True)
-        if await (await self.get_state(ConversationState)).last_role() == "assistant":
+        if await (await self.get_state(ConversationState)).last_role() == Role.ASSISTANT:
             return ConversationState.regenerate
 
     @rx.event

@@ -16,6 +16,7 @@ import reflex as rx
 
 from fabrix_chat import i18n
 from fabrix_chat.db import run_db
+from fabrix_chat.models import Role, Status
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.services import answers
 from fabrix_chat.services import chat as chat_service
@@ -55,7 +56,7 @@ class ConversationState(ChatState):
         return shown[-1].role if shown else ""
 
     async def _shown_changed(self) -> None:
-        seq = next((m.seq for m in reversed(await self._all()) if m.role == "assistant"), -1)
+        seq = next((m.seq for m in reversed(await self._all()) if m.role == Role.ASSISTANT), -1)
         self._set(last_answer_seq=seq)
 
     async def _show_not_found(self) -> None:
@@ -98,7 +99,7 @@ class ConversationState(ChatState):
         self._set(added=[], conversation_id=conversation_id, conversation_title=conversation.title)
         await self._shown_changed()
         # An answer still being written for this conversation by another tab or worker: Stop can end it.
-        writing = next((m.id or 0 for m in rows if m.status == "streaming" and m.id != mine), 0)
+        writing = next((m.id or 0 for m in rows if m.status == Status.STREAMING and m.id != mine), 0)
         live._set(elsewhere_id=writing)
         if conversation.agent_id:
             agents = await self.get_state(AgentState)
@@ -163,7 +164,7 @@ class ConversationState(ChatState):
     @rx.event
     async def regenerate(self):
         """Ask the last question again, replacing the last answer."""
-        last_user = next((m for m in reversed(await self._all()) if m.role == "user"), None)
+        last_user = next((m for m in reversed(await self._all()) if m.role == Role.USER), None)
         if last_user is None:
             return
         attachment = await self._file_for(last_user)
@@ -198,7 +199,7 @@ class ConversationState(ChatState):
 
         if (await self.get_state(LiveAnswerState)).streaming:
             return
-        message = next((m for m in await self._all() if m.seq == seq and m.role == "user"), None)
+        message = next((m for m in await self._all() if m.seq == seq and m.role == Role.USER), None)
         if message is not None:
             self.editing_seq = message.seq
             self.edit_text = message.content
@@ -216,7 +217,7 @@ class ConversationState(ChatState):
     async def save_edit(self):
         """The edited question replaces itself and everything after it, then is asked again."""
         seq, text = self.editing_seq, self.edit_text.strip()
-        message = next((m for m in await self._all() if m.seq == seq and m.role == "user"), None)
+        message = next((m for m in await self._all() if m.seq == seq and m.role == Role.USER), None)
         if message is None:
             return
         attachment = await self._file_for(message)
@@ -328,4 +329,6 @@ class ConversationState(ChatState):
 
 
 def _answer_entry(job: answers.AnswerJob) -> MessageView:
-    return MessageView(id=job.message_id, seq=job.question_seq + 1, role="assistant", status="streaming", live=True)
+    return MessageView(
+        id=job.message_id, seq=job.question_seq + 1, role=Role.ASSISTANT, status=Status.STREAMING, live=True
+    )

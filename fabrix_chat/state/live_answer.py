@@ -18,6 +18,7 @@ import reflex as rx
 
 from fabrix_chat import i18n
 from fabrix_chat.db import run_db
+from fabrix_chat.models import Role, Status
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.services import answers
 from fabrix_chat.state.chat import ChatState, MessageView
@@ -92,7 +93,7 @@ class LiveAnswerState(ChatState):
             live_id=job.message_id,
             live_conversation_id=job.conversation_id,
             elsewhere_id=0,
-            live_status="streaming",
+            live_status=Status.STREAMING,
             live_error="",
             live_parts=0,
             live_note="",
@@ -117,10 +118,10 @@ class LiveAnswerState(ChatState):
             conversation_id=self.live_conversation_id,
             message_id=self.live_id,
         )
-        if row is None or row.status != "streaming":
+        if row is None or row.status != Status.STREAMING:
             self._set(
                 streaming=False,
-                live_status=row.status if row else "stopped",
+                live_status=row.status if row else Status.STOPPED,
                 live_error=row.error if row else "",
                 live_parts=FINAL_PART,  # the page asks for the saved text
             )
@@ -167,8 +168,8 @@ class LiveAnswerState(ChatState):
                 message_id=job.message_id,
             )
             kept = row.content if row is not None else ""  # what was saved stays
-            await answers.save_answer(job, kept, "error", i18n.t("error_generic", job.lang))
-            end = answers.AnswerEnd(kept, "error", i18n.t("error_generic", job.lang), retry=True)
+            await answers.save_answer(job, kept, Status.ERROR, i18n.t("error_generic", job.lang))
+            end = answers.AnswerEnd(kept, Status.ERROR, i18n.t("error_generic", job.lang), retry=True)
         async with self:
             if self._user_id != job.user_id:
                 # The tab was reset meanwhile (log-out, or another user signed in): the answer is
@@ -220,10 +221,10 @@ class LiveAnswerState(ChatState):
         row = await run_db(conv_repo.get_message, user_id=user.id, conversation_id=conversation_id, message_id=wanted)
         if row is None:
             return  # not the user's
-        snapshot = await answers.snapshot(wanted) if row.status == "streaming" else None
+        snapshot = await answers.snapshot(wanted) if row.status == Status.STREAMING else None
         if snapshot is not None:
             return rx.call_script(reset_script(wanted, snapshot.part, snapshot.text, snapshot.status, False))
-        done = row.status != "streaming"
+        done = row.status != Status.STREAMING
         return rx.call_script(reset_script(wanted, FINAL_PART if done else 0, row.content, "", done))
 
     @rx.event
@@ -242,7 +243,7 @@ class LiveAnswerState(ChatState):
         else:
             return
         row = await run_db(conv_repo.get_message, user_id=user.id, conversation_id=conversation_id, message_id=target)
-        if row is None or row.role != "assistant":
+        if row is None or row.role != Role.ASSISTANT:
             return  # not an answer of the user's
         try:
             await answers.request_stop(target)
@@ -277,7 +278,7 @@ class LiveAnswerState(ChatState):
                         or conversation.conversation_id != conversation_id
                     ):
                         return
-                    if row is None or row.status != "streaming":
+                    if row is None or row.status != Status.STREAMING:
                         # Its end; the page opened again may find the next answer written elsewhere.
                         events = await conversation._open(user_id, conversation_id) or [None]
                     else:

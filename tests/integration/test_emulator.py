@@ -18,7 +18,7 @@ import pytest_asyncio
 
 from fabrix_chat import i18n
 from fabrix_chat.config import PROJECT_ROOT, FabrixSettings
-from fabrix_chat.fabrix.client import FabrixClient, build_contents, make_http_client
+from fabrix_chat.fabrix.client import FabrixClient, make_http_client
 from fabrix_chat.fabrix.emulator import AGENTS, DEMO_CLIENT_KEY, DEMO_TOKEN, EmulatorHandle, start_in_thread
 from fabrix_chat.fabrix.errors import (
     FabrixAuthError,
@@ -31,6 +31,7 @@ from fabrix_chat.fabrix.errors import (
     FabrixUpstreamError,
 )
 from fabrix_chat.fabrix.sse import StreamEvent, iter_events
+from fabrix_chat.services.chat import build_contents
 
 GENERAL = AGENTS[0]["agentId"]
 CODE = AGENTS[1]["agentId"]

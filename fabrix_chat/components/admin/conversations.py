@@ -7,6 +7,7 @@ import reflex as rx
 from fabrix_chat.components.admin.common import data_table, labelled_select
 from fabrix_chat.components.common import text_button
 from fabrix_chat.components.markdown import markdown
+from fabrix_chat.models import Role
 from fabrix_chat.state.admin.conversations import AdminConversationsState, ConversationRow, UserOption, ViewedMessage
 from fabrix_chat.state.ui import tr
 
@@ -83,13 +84,13 @@ def _viewed_message(message: ViewedMessage) -> rx.Component:
     """One message as text (questions) or markdown without raw HTML (answers): never rendered HTML."""
     return rx.el.article(
         rx.el.div(
-            rx.el.span(rx.cond(message.role == "user", tr("you"), tr("assistant")), class_name="admin-strong"),
+            rx.el.span(rx.cond(message.role == Role.USER, tr("you"), tr("assistant")), class_name="admin-strong"),
             rx.el.span(message.time, class_name="admin-muted"),
             rx.cond(message.status != "", rx.el.span(message.status, class_name="admin-badge", data_state="off")),
             class_name="admin-message-head",
         ),
         rx.cond(
-            message.role == "user",
+            message.role == Role.USER,
             rx.el.div(message.content, class_name="admin-message-text"),
             markdown(message.content),
         ),

@@ -8,7 +8,7 @@ import logging
 from typing import ClassVar
 
 from fabrix_chat.db import run_db
-from fabrix_chat.models import User
+from fabrix_chat.models import Status, User
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.repo.admin import admin_conversations, admin_delete_conversation, admin_open_conversation
 from fabrix_chat.state.admin.base import AdminState, admin_only, local_time
@@ -102,7 +102,7 @@ class AdminConversationsState(AdminState):
                 id=m.id or 0,
                 role=m.role,
                 content=m.content,
-                status="" if m.status == "complete" else m.status,
+                status="" if m.status == Status.COMPLETE else m.status,
                 time=local_time(m.created_at),
             )
             for m in messages
