@@ -30,7 +30,7 @@ from fabrix_chat.i18n import t
 from fabrix_chat.logging_setup import SecretMaskFilter, configure_logging, configured_secrets, log_file_path
 from fabrix_chat.models import User
 from fabrix_chat.repo import users as users_repo
-from fabrix_chat.services import auth, maintenance
+from fabrix_chat.services import accounts, auth, maintenance
 from fabrix_chat.services.maintenance import MaintenanceError
 
 log = logging.getLogger("fabrix_chat.manage")
@@ -46,6 +46,11 @@ ADMIN_FALSE = frozenset({"", "0", "false", "no", "n"})
 def problem_text(key: str, allowed_domains: tuple[str, ...] = ()) -> str:
     """The English wording (from i18n.py, as on the sign-up page) of a password/username/email problem key."""
     return t(key, domains=", ".join(allowed_domains)).rstrip(".")
+
+
+def _taken(exc: accounts.AccountError) -> str:
+    """Which field a refused account's duplicate is in."""
+    return "username" if exc.key == "username_taken" else "email"
 
 
 class CommandError(Exception):
@@ -78,17 +83,19 @@ def ask_new_password(from_stdin: bool) -> str:
     """A new password from stdin (one line) or typed twice at a prompt; checked against the password rules."""
     if from_stdin:
         password = _read_password_stdin()
-        problem = auth.password_problem(password)
-        if problem:
-            raise CommandError(f"{problem_text(problem)}.")
+        try:
+            accounts.new_password(password)
+        except accounts.AccountError as exc:
+            raise CommandError(f"{problem_text(exc.key)}.") from None
         return password
     if not sys.stdin.isatty():
         raise CommandError("There is no terminal to type a password in: pipe it in with --password-stdin.")
     for _ in range(PASSWORD_ATTEMPTS):
         password = getpass.getpass("New password: ")
-        problem = auth.password_problem(password)
-        if problem:
-            warn(f"{problem_text(problem)}. Try again.")
+        try:
+            accounts.new_password(password)
+        except accounts.AccountError as exc:
+            warn(f"{problem_text(exc.key)}. Try again.")
             continue
         if getpass.getpass("Repeat the password: ") != password:
             warn("The two passwords differ. Try again.")
@@ -155,10 +162,8 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
             if user is not None:
                 # An existing account is promoted, not replaced: its password and conversations stay.
                 notes = []
-                if not user.is_active:
+                if accounts.promote(session=session, user=user):
                     notes.append("its account was disabled and is enabled again")
-                user.is_admin, user.is_active = True, True
-                session.add(user)
                 log.warning("manage create-admin: promoted existing user %s to admin", username)
                 detail = f" ({'; '.join(notes)})" if notes else ""
                 say(f"User '{username}' already existed and is now an administrator{detail}.")
@@ -168,17 +173,19 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
                 return EXIT_OK
         email = users_repo.normalize_email(args.email) if args.email else f"{username}@{PLACEHOLDER_EMAIL_DOMAIN}"
         # Format only: the domain allow-list is for self sign-up, and the operator here is trusted.
-        if auth.email_problem(email, ()):
-            raise CommandError(f"Email {email!r} refused: {problem_text('email_invalid')}.")
+        try:
+            username, email = accounts.new_account(username, email, None)
+        except accounts.AccountError:
+            raise CommandError(f"Email {email!r} refused: {problem_text('email_invalid')}.") from None
         password = ask_new_password(args.password_stdin)
         password_hash = auth.hash_password(password)
         with session_scope(engine) as session:
             try:
-                users_repo.create_user(
+                accounts.create(
                     session=session, username=username, email=email, password_hash=password_hash, is_admin=True
                 )
-            except users_repo.DuplicateUser as exc:
-                raise CommandError(f"The {exc.field} is already used by another account: choose another.") from None
+            except accounts.AccountError as exc:
+                raise CommandError(f"The {_taken(exc)} is already used by another account: choose another.") from None
     finally:
         engine.dispose()
     log.warning("manage create-admin: created admin %s", username)
@@ -197,11 +204,9 @@ def cmd_reset_password(settings: Settings, args: argparse.Namespace) -> int:
             user_id, username = user.id, user.username
         password_hash = auth.hash_password(ask_new_password(args.password_stdin))
         with session_scope(engine) as session:
-            users_repo.set_password_hash(
-                session=session, user_id=user_id, password_hash=password_hash, must_change=not args.keep
+            ended = accounts.set_password(
+                session=session, user_id=user_id, password_hash=password_hash, chosen_by_other=not args.keep
             )
-            # Whoever was signed in with the old password must sign in again.
-            ended = users_repo.end_user_sessions(session=session, user_id=user_id)
     finally:
         engine.dispose()
     log.warning("manage reset-password: password of %s changed, %d sessions ended", username, ended)
@@ -311,13 +316,13 @@ def _read_user_rows(path: Path, allowed_domains: tuple[str, ...]) -> tuple[list[
         if len(cells) < 2 or len(cells) > 3:
             bad.append(f"line {line}: expected username,email[,admin], got {len(cells)} column(s)")
             continue
-        username = users_repo.normalize_username(cells[0])
-        email = users_repo.normalize_email(cells[1])
         flag = cells[2].lower() if len(cells) == 3 else ""
-        problem = auth.username_problem(username) or auth.email_problem(email, allowed_domains)
-        if problem:
-            bad.append(f"line {line}: {problem_text(problem, allowed_domains)} ({cells[0]}, {cells[1]})")
-        elif flag not in ADMIN_TRUE | ADMIN_FALSE:
+        try:
+            username, email = accounts.new_account(cells[0], cells[1], None, allowed_domains=allowed_domains)
+        except accounts.AccountError as exc:
+            bad.append(f"line {line}: {problem_text(exc.key, allowed_domains)} ({cells[0]}, {cells[1]})")
+            continue
+        if flag not in ADMIN_TRUE | ADMIN_FALSE:
             bad.append(f"line {line}: admin column must be 1/true/yes or 0/false/no/empty, got {cells[2]!r}")
         elif username in seen_usernames:
             bad.append(f"line {line}: username {username} already on line {seen_usernames[username]}")
@@ -353,17 +358,17 @@ def cmd_import_users(settings: Settings, args: argparse.Namespace) -> int:
         try:
             with session_scope(engine) as session:
                 for row, password_hash in zip(new, hashes, strict=True):
-                    users_repo.create_user(
+                    accounts.create(
                         session=session,
                         username=row.username,
                         email=row.email,
                         password_hash=password_hash,
                         is_admin=row.admin,
-                        must_change_password=True,  # the printed password works once
+                        chosen_by_other=True,  # the printed password works once
                     )
-        except users_repo.DuplicateUser as exc:
+        except accounts.AccountError as exc:
             raise CommandError(
-                f"A {exc.field} in the file was registered by someone else meanwhile; no user was created. "
+                f"A {_taken(exc)} in the file was registered by someone else meanwhile; no user was created. "
                 "Run the command again: existing users are skipped."
             ) from None
     finally:

@@ -20,6 +20,7 @@ from fabrix_chat.config import get_settings, secret_key
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User
 from fabrix_chat.repo import users as users_repo
+from fabrix_chat.services import accounts
 from fabrix_chat.services import auth as auth_service
 from fabrix_chat.state.ui import UIState
 
@@ -307,24 +308,19 @@ class SignupState(AuthState):
             if not key_ok:
                 log.info("sign-up with a wrong invite key from %s", client)
                 problem = "invite_key_wrong"
-        if problem is None:
-            problem = (
-                auth_service.username_problem(username)
-                or auth_service.email_problem(email, settings.auth.allowed_email_domains)
-                or auth_service.password_problem(password)
-                or (None if password == confirm else "password_mismatch")
-            )
         if problem:
-            domains = ", ".join(settings.auth.allowed_email_domains)
-            self.signup_error = (
-                i18n.t(problem, lang, domains=domains) if problem == "email_domain" else i18n.t(problem, lang)
-            )
+            self.signup_error = i18n.t(problem, lang)
             return
-        password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
         try:
-            user = await run_db(users_repo.create_user, username=username, email=email, password_hash=password_hash)
-        except users_repo.DuplicateUser as exc:
-            self.signup_error = i18n.t("username_taken" if exc.field == "username" else "email_taken", lang)
+            username, email = accounts.new_account(
+                username, email, password, allowed_domains=settings.auth.allowed_email_domains
+            )
+            if password != confirm:
+                raise accounts.AccountError("password_mismatch")
+            password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
+            user = await run_db(accounts.create, username=username, email=email, password_hash=password_hash)
+        except accounts.AccountError as exc:
+            self.signup_error = i18n.error_text(exc, lang)
             return
         log.info("user %s signed up", user.username)
         return await self._start_session(user)

@@ -33,7 +33,7 @@ from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import chat as chat_service
 from fabrix_chat.services import files as file_service
 from fabrix_chat.services import maintenance
-from fabrix_chat.state.admin import AdminState, admin_handlers, logs, users
+from fabrix_chat.state.admin import AdminState, admin_handlers, logs
 from fabrix_chat.state.admin import maintenance as maintenance_tab
 from fabrix_chat.state.admin import settings as settings_tab
 from fabrix_chat.state.admin.settings import SettingsSection
@@ -63,7 +63,7 @@ def engine(settings: Settings, monkeypatch) -> Iterator[Engine]:
     maintenance.migrate(settings)
     engine = make_engine(settings.database_url)
     monkeypatch.setattr(db, "get_engine", lambda: engine)
-    for module in (users, logs, maintenance_tab, settings_tab):
+    for module in (logs, maintenance_tab, settings_tab):
         monkeypatch.setattr(module, "get_settings", lambda: settings)
     yield engine
     engine.dispose()

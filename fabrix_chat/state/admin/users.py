@@ -10,14 +10,13 @@ import secrets
 from typing import ClassVar
 
 import reflex as rx
-from sqlmodel import Session
 
-from fabrix_chat.config import get_settings
+from fabrix_chat import i18n
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User
 from fabrix_chat.repo import users as users_repo
+from fabrix_chat.services import accounts
 from fabrix_chat.services import auth as auth_service
-from fabrix_chat.services import files as file_service
 from fabrix_chat.state.admin.base import AdminState, admin_only, local_time
 
 log = logging.getLogger(__name__)
@@ -77,35 +76,26 @@ class AdminUsersState(AdminState):
 
     @admin_only
     async def create_user(self, admin: User, form: dict):
-        settings = get_settings()
-        username = users_repo.normalize_username(str(form.get("username", "")))
-        email = users_repo.normalize_email(str(form.get("email", "")))
+        username, email = str(form.get("username", "")).strip(), str(form.get("email", "")).strip()
         password = str(form.get("password", ""))
         make_admin = str(form.get("is_admin", "")).lower() in ("on", "true", "1", "yes")
         if not (username and email and password):
             self._say(error=self._t("fill_all_fields"))
             return
-        # The domain allow-list is for self sign-up; an administrator may add anyone.
-        problem = (
-            auth_service.username_problem(username)
-            or auth_service.email_problem(email, ())
-            or auth_service.password_problem(password)
-        )
-        if problem:
-            self._say(error=self._t(problem, domains=", ".join(settings.auth.allowed_email_domains)))
-            return
-        password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
         try:
+            # The domain allow-list is for self sign-up; an administrator may add anyone.
+            username, email = accounts.new_account(username, email, password)
+            password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
             await run_db(
-                users_repo.create_user,
+                accounts.create,
                 username=username,
                 email=email,
                 password_hash=password_hash,
                 is_admin=make_admin,
-                must_change_password=True,  # the admin knows it: it works once
+                chosen_by_other=True,  # the admin knows it
             )
-        except users_repo.DuplicateUser as exc:
-            self._say(error=self._t("username_taken" if exc.field == "username" else "email_taken"))
+        except accounts.AccountError as exc:
+            self._say(error=i18n.error_text(exc, self._lang))
             return
         log.warning("admin %s created user %s%s", admin.username, username, " (admin)" if make_admin else "")
         self._say(notice=self._t("admin_user_created", username=username))
@@ -129,8 +119,7 @@ class AdminUsersState(AdminState):
         user = await self._target(admin, user_id, "admin_cannot_disable_self")
         if user is None:
             return
-        # set_active(False) also deletes the user's sessions: their next click lands on /login.
-        await run_db(users_repo.set_active, user_id=user.id, active=False)
+        await run_db(accounts.set_active, user_id=user.id, active=False)
         log.warning("admin %s disabled user %s", admin.username, user.username)
         self._say(notice=self._t("admin_user_disabled", username=user.username))
         await self._load()
@@ -140,7 +129,7 @@ class AdminUsersState(AdminState):
         user = await self._target(admin, user_id)
         if user is None:
             return
-        await run_db(users_repo.set_active, user_id=user.id, active=True)
+        await run_db(accounts.set_active, user_id=user.id, active=True)
         log.warning("admin %s enabled user %s", admin.username, user.username)
         self._say(notice=self._t("admin_user_enabled", username=user.username))
         await self._load()
@@ -150,7 +139,7 @@ class AdminUsersState(AdminState):
         user = await self._target(admin, user_id)
         if user is None:
             return
-        await run_db(users_repo.set_admin, user_id=user.id, admin=True)
+        await run_db(accounts.set_admin, user_id=user.id, admin=True)
         log.warning("admin %s made %s an administrator", admin.username, user.username)
         self._say(notice=self._t("admin_user_promoted", username=user.username))
         await self._load()
@@ -161,8 +150,7 @@ class AdminUsersState(AdminState):
         user = await self._target(admin, user_id, "admin_cannot_demote_self")
         if user is None:
             return
-        # set_admin(False) ends the user's sessions, so an open admin page cannot act any more.
-        await run_db(users_repo.set_admin, user_id=user.id, admin=False)
+        await run_db(accounts.set_admin, user_id=user.id, admin=False)
         log.warning("admin %s removed administrator rights from %s", admin.username, user.username)
         self._say(notice=self._t("admin_user_demoted", username=user.username))
         await self._load()
@@ -190,9 +178,10 @@ class AdminUsersState(AdminState):
     async def set_password(self, admin: User, form: dict):
         """Set the password the administrator typed."""
         password = str(form.get("new_password", ""))
-        problem = auth_service.password_problem(password)
-        if problem:
-            self.reset_error = self._t(problem)
+        try:
+            accounts.new_password(password)
+        except accounts.AccountError as exc:
+            self.reset_error = i18n.error_text(exc, self._lang)
             return
         if await self._store_password(admin, password):
             self._say(notice=self._t("admin_password_set", username=self.reset_username))
@@ -212,19 +201,14 @@ class AdminUsersState(AdminState):
             self.reset_user_id = 0
             return False
         password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
-
-        def store(*, session: Session) -> int:
-            # A password chosen for someone else works once: they choose their own at the next sign-in.
-            users_repo.set_password_hash(
-                session=session, user_id=user.id, password_hash=password_hash, must_change=user.id != admin.id
-            )
-            # Whoever signed in with the old password must sign in again; an admin resetting their
-            # own password keeps the session they are using.
-            if user.id == admin.id:
-                return 0
-            return users_repo.end_user_sessions(session=session, user_id=user.id)
-
-        ended = await run_db(store)
+        own = user.id == admin.id
+        ended = await run_db(
+            accounts.set_password,
+            user_id=user.id,
+            password_hash=password_hash,
+            chosen_by_other=not own,
+            keep_sessions=own,
+        )
         log.warning("admin %s reset the password of %s (%d sessions ended)", admin.username, user.username, ended)
         self.reset_error = ""
         return True
@@ -250,15 +234,10 @@ class AdminUsersState(AdminState):
             self.email_user_id = 0
             return
         raw = form.get("email", "") if isinstance(form, dict) else ""
-        email = raw.strip().lower() if isinstance(raw, str) else ""
-        problem = auth_service.form_problem({"email": email}) or auth_service.email_problem(email, ())
-        if problem:
-            self.email_error = self._t(problem)
-            return
         try:
-            await run_db(users_repo.set_email, user_id=user.id, email=email)
-        except users_repo.DuplicateUser:
-            self.email_error = self._t("email_taken")
+            email = await run_db(accounts.set_email, user_id=user.id, email=raw if isinstance(raw, str) else "")
+        except accounts.AccountError as exc:
+            self.email_error = i18n.error_text(exc, self._lang)
             return
         log.warning("admin %s changed the email of %s", admin.username, user.username)
         self._say(notice=self._t("admin_email_changed", username=user.username, email=email))
@@ -293,8 +272,8 @@ class AdminUsersState(AdminState):
         user = await self._target(admin, user_id, "admin_cannot_delete_self")
         if user is None:
             return
-        conversations, messages = await run_db(users_repo.delete_user, user_id=user.id)
-        await asyncio.to_thread(file_service.delete_user_files, user.id)  # and what they uploaded
+        conversations, messages = await run_db(accounts.delete, user_id=user.id)
+        await asyncio.to_thread(accounts.delete_files, user.id)
         log.warning(
             "admin %s deleted user %s with %d conversations and %d messages",
             admin.username,
