@@ -1,12 +1,10 @@
 """Bytes sent to the browser per streamed answer, as the answer and the conversation grow.
 
-    .venv/bin/python bench/bench_stream_bytes.py [--repeat 2] [--sizes 1,10,50,500] [--answers normal,long]
+    .venv/bin/python bench/bench_stream_bytes.py [--repeat 2] [--sizes 1,10,50,500] [--answers normal,medium,long]
 
 One signed-in user in Chromium asks in conversations that already hold 1, 10, 50 and 500
-messages, once for a normal answer (about 1 KB) and once for a long one (about 100 KB, the
-emulator's `#fault:long`). There is no 20 KB size: fabrix_chat/fabrix/emulator.py makes only
-its normal demo answer (about 1 KB whatever the question) and the `long` fault (about 100 KB), and
-no fault or question changes the length in between. Playwright's page.on("websocket") ->
+messages, for a normal answer (about 1 KB), a medium one (about 20 KB, the emulator's
+`#fault:medium`) and a long one (about 100 KB, `#fault:long`). Playwright's page.on("websocket") ->
 ws.on("framereceived") counts every frame the page receives from Enter until the answer has
 ended, sorted by what the frame carries:
 

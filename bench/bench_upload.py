@@ -67,8 +67,8 @@ def max_rss_mb() -> float:
 async def client_upload(base_url: str, path: Path, size: int) -> dict[str, Any]:
     """The app's own client streams the file to the emulator; seconds and this process's RSS growth."""
     from fabrix_chat.config import FabrixSettings
+    from fabrix_chat.emulator import AGENTS
     from fabrix_chat.fabrix.client import FabrixClient
-    from fabrix_chat.fabrix.emulator import AGENTS
 
     client = FabrixClient(FabrixSettings(base_url=base_url, client_key=DEMO_CLIENT, openapi_token=DEMO_TOKEN))
     rss_before = max_rss_mb()
@@ -138,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     info = machine()
     path = make_file(args.mb)
-    with running_app("upload", seeded=True, sessions=[USER], spool=True) as run:
+    with running_app("upload", seeded=True, sessions=[USER]) as run:
         client = asyncio.run(client_upload(run.emulator.url, path, path.stat().st_size))
         print(f"client path: {client}", flush=True)
         with TreeSampler(run.app.process.pid) as sampler:

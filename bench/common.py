@@ -159,13 +159,10 @@ class Emulator:
                 self.process.wait(timeout=10)
 
 
-def start_emulator(spool_dir: Path | None = None) -> Emulator:
+def start_emulator() -> Emulator:
     """bench/emulator.py (the project's emulator, latency 0, with the timing log) in its own process."""
     port = free_port()
     command = [sys.executable, str(BENCH / "emulator.py"), "--port", str(port), "--latency", "0"]
-    if spool_dir is not None:
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        command += ["--spool-dir", str(spool_dir)]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -298,7 +295,6 @@ def running_app(
     sessions: Sequence[int] = (),
     prepare: Callable[[Path], Any] | None = None,
     extra_toml: str = "",
-    spool: bool = False,
     redis_url: str = "",
     workers: int = 1,
 ) -> Iterator[Running]:
@@ -316,7 +312,7 @@ def running_app(
         migrate(data_dir)  # the seed may predate a migration; sessions and `prepare` need today's tables
     tokens = create_sessions(data_dir / "fabrix_chat.db", sessions) if sessions else {}
     prepared = prepare(data_dir / "fabrix_chat.db") if prepare else None
-    emulator = start_emulator(spool_dir=data_dir / "emulator-spool" if spool else None)
+    emulator = start_emulator()
     try:
         with build_lock():
             started = time.monotonic()

@@ -1,7 +1,7 @@
 """The FabriX emulator for benchmarks: `python -m fabrix_chat.emulator` plus a timing log.
 
 Run: `python bench/emulator.py --port N` (latency 0 by default). It serves exactly the app of
-fabrix_chat/fabrix/emulator.py (`create_app(latency=0)`), wrapped in an ASGI middleware that
+fabrix_chat/emulator/ (`create_app(latency=0)`), wrapped in an ASGI middleware that
 notes, for every ask, the wall-clock time (time.time(), the same clock the browser's
 performance.timeOrigin + now() and the benchmark drivers use) when the request arrived, when the
 first response byte and the first answer text left, and when the response ended, together with
@@ -15,13 +15,12 @@ import argparse
 import json
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fabrix_chat.fabrix.emulator import create_app
+from fabrix_chat.emulator import create_app
 from fabrix_chat.fabrix.sse import SSEDecoder, parse_payload
 
 ASK_PATHS = ("/openapi/agent-chat/v1/agent-messages", "/openapi/agent-chat/v1/agent-messages/file")
@@ -128,9 +127,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds between stream events (default 0)")
-    parser.add_argument("--spool-dir", type=Path, default=None, help="write uploads here as a real server would")
     args = parser.parse_args()
-    app = AskTimings(create_app(latency=args.latency, spool_dir=args.spool_dir))
+    app = AskTimings(create_app(latency=args.latency))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

@@ -87,7 +87,7 @@ async def lifespan():
         auth_service.use_redis_for_throttles(settings.rate_limit.redis_url)
     emulator = None
     if settings.fabrix_api.demo_mode:
-        from fabrix_chat.fabrix.emulator import start_in_thread
+        from fabrix_chat.emulator import start_in_thread
 
         emulator = start_in_thread()
         fabrix_client.set_base_url_override(

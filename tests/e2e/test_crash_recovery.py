@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from fabrix_chat.fabrix.emulator import AGENTS, demo_answer
+from fabrix_chat.emulator import AGENTS, demo_answer
 from fabrix_chat.repo.conversations import HEARTBEAT_STALE_SECONDS
 from tests.e2e.conftest import sign_up, start_app, stop_app
 

@@ -26,10 +26,10 @@ from sqlmodel import Session, select
 from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
+from fabrix_chat.emulator import AGENTS, EmulatorHandle, start_in_thread
 from fabrix_chat.fabrix import client as client_module
 from fabrix_chat.fabrix import errors as fx
 from fabrix_chat.fabrix.client import FabrixClient, make_http_client
-from fabrix_chat.fabrix.emulator import AGENTS, EmulatorHandle, start_in_thread
 from fabrix_chat.fabrix.limiter import RateLimiter
 from fabrix_chat.models import Message, UsageRecord, User
 from fabrix_chat.services import answers, live

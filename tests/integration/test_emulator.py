@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,8 +19,8 @@ import pytest_asyncio
 
 from fabrix_chat import i18n
 from fabrix_chat.config import PROJECT_ROOT, FabrixSettings
+from fabrix_chat.emulator import AGENTS, DEMO_CLIENT_KEY, DEMO_TOKEN, EmulatorHandle, start_in_thread
 from fabrix_chat.fabrix.client import FabrixClient, make_http_client
-from fabrix_chat.fabrix.emulator import AGENTS, DEMO_CLIENT_KEY, DEMO_TOKEN, EmulatorHandle, start_in_thread
 from fabrix_chat.fabrix.errors import (
     FabrixAuthError,
     FabrixContentFiltered,
@@ -400,26 +401,62 @@ async def test_twenty_megabyte_file_upload(client: FabrixClient, emulator: Emula
     assert request["body"]["fields"]["isStream"] == "false"
 
 
+FILE_HEADERS = {"x-fabrix-client": DEMO_CLIENT_KEY, "x-openapi-token": DEMO_TOKEN}
+
+
+async def post_file(handle: EmulatorHandle, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=30) as http:
+        return await http.post(
+            f"{handle.base_url}/openapi/agent-chat/v1/agent-messages/file", headers=headers or FILE_HEADERS, **kwargs
+        )
+
+
+async def streamed_text(response: httpx.Response) -> str:
+    async def body() -> AsyncIterator[bytes]:
+        yield response.content
+
+    return "".join([e.text async for e in iter_events(body()) if e.kind == "chunk"])
+
+
 @pytest.mark.asyncio
-async def test_file_answer_can_stream_and_spool_to_disk(tmp_path: Path) -> None:
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    with start_in_thread(latency=0, spool_dir=spool) as handle:
-        headers = {"x-fabrix-client": DEMO_CLIENT_KEY, "x-openapi-token": DEMO_TOKEN}
+async def test_a_file_answer_streams_and_describes_the_file() -> None:
+    with start_in_thread(latency=0) as handle:
         data = {"agentId": GENERAL, "contents": json.dumps(["u", "a", "이 파일은?"]), "isStream": "true"}
         files = {"file": ("메모.txt", "첫 줄\n둘째 줄\n".encode(), "text/plain")}
-        async with httpx.AsyncClient() as http:
-            response = await http.post(
-                f"{handle.base_url}/openapi/agent-chat/v1/agent-messages/file", data=data, files=files, headers=headers
-            )
+        response = await post_file(handle, data=data, files=files)
         assert response.headers["content-type"] == "text/event-stream"
-
-        async def body() -> AsyncIterator[bytes]:
-            yield response.content
-
-        text = "".join([e.text async for e in iter_events(body()) if e.kind == "chunk"])
+        text = await streamed_text(response)
     assert "메모.txt" in text and "첫 줄" in text and "| 줄 수 | 2 |" in text
-    assert list(spool.iterdir()) == []  # the spooled upload is deleted after the answer
+
+
+@pytest.mark.asyncio
+async def test_a_large_file_is_measured_whole_by_the_form_parser() -> None:
+    """Past 1 MB Starlette's parser spools the file to disk; the emulator reads it once through."""
+    content = b"".join(f"line {i}\n".encode() for i in range(400_000))  # about 4.5 MB
+    with start_in_thread(latency=0) as handle:
+        data = {"agentId": GENERAL, "contents": "what is in it?", "isStream": "false"}
+        response = await post_file(handle, data=data, files={"file": ("big.log", content, "text/plain")})
+        assert response.status_code == 200, response.text
+        seen = (await httpx.AsyncClient().get(f"{handle.base_url}/_emulator/requests")).json()[-1]
+    assert seen["body"]["files"] == [
+        {"field": "file", "filename": "big.log", "content_type": "text/plain", "size": len(content)}
+    ]
+    assert "| Lines | 400000 |" in response.json()["content"] and f"{len(content)} bytes" in response.json()["content"]
+
+
+@pytest.mark.asyncio
+async def test_a_body_that_is_not_a_form_or_too_big_a_field_is_refused_plainly() -> None:
+    with start_in_thread(latency=0) as handle:
+        not_a_form = await post_file(
+            handle, content=b"{}", headers={**FILE_HEADERS, "content-type": "application/json"}
+        )
+        huge_field = await post_file(
+            handle, data={"agentId": GENERAL, "contents": "x" * (11 * 1024 * 1024)}, files={"file": ("a.txt", b"a")}
+        )
+        no_file = await post_file(handle, data={"agentId": GENERAL, "contents": "q"}, files={"other": ("", b"")})
+    assert not_a_form.status_code == 400 and "multipart/form-data" in not_a_form.text
+    assert huge_field.status_code == 400 and "invalid multipart body" in huge_field.text
+    assert no_file.status_code == 400
 
 
 @pytest.mark.asyncio
