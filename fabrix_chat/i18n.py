@@ -522,6 +522,21 @@ def t(key: str, lang: str = "en", **values: object) -> str:
     return text.format(**values) if values else text
 
 
+class KeyedError(Exception):
+    """An error that names what the user is told: an i18n key and its values. `str()` is the
+    English text (the command line, the log); `error_text(exc, lang)` the text in `lang`."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        self.key, self.values = key, values
+        super().__init__(t(key, "en", **values))
+
+    def text_key(self) -> str:
+        return self.key
+
+    def text_values(self, lang: str) -> dict[str, object]:
+        return self.values
+
+
 def error_text(exc: BaseException, lang: str = "en") -> str:
     """What a user is told about any failure, in `lang`: the error's own key and placeholders
     (`text_key()` and `text_values(lang)`, which the FabriX errors, the rate limiter's refusal and

@@ -18,19 +18,8 @@ from fabrix_chat.services import auth
 from fabrix_chat.services import files as file_service
 
 
-class AccountError(Exception):
-    """Why an account cannot be created or changed: an i18n key and its values (`str()` is the
-    English text, for the command line; `i18n.error_text(exc, lang)` the page's)."""
-
-    def __init__(self, key: str, **values: object) -> None:
-        self.key, self.values = key, values
-        super().__init__(i18n.t(key, "en", **values))
-
-    def text_key(self) -> str:
-        return self.key
-
-    def text_values(self, lang: str) -> dict[str, object]:
-        return self.values
+class AccountError(i18n.KeyedError):
+    """Why an account cannot be created or changed (an i18n key and its values)."""
 
 
 def new_account(

@@ -93,22 +93,8 @@ def app_stopped(settings: Settings) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class MaintenanceError(Exception):
-    """An operation cannot be done; the message says why and what to do.
-
-    It names an `i18n` key and its values: `str()` is the English text (the command line, the
-    log), `i18n.error_text(exc, lang)` the text in the admin page's language.
-    """
-
-    def __init__(self, key: str, **values: object) -> None:
-        self.key, self.values = key, values
-        super().__init__(i18n.t(key, "en", **values))
-
-    def text_key(self) -> str:
-        return self.key
-
-    def text_values(self, lang: str) -> dict[str, object]:
-        return self.values
+class MaintenanceError(i18n.KeyedError):
+    """An operation cannot be done; its text (an i18n key and its values) says why and what to do."""
 
 
 # --- where things are ----------------------------------------------------------------------
