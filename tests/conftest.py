@@ -46,16 +46,6 @@ def app_db(engine, monkeypatch):
     return engine
 
 
-def session_headers(token: str = ""):
-    """The headers web.py's middleware hands the back end for a browser whose HttpOnly session
-    cookie is `token` ("" for none): a reference to the session, never the cookie itself."""
-    from reflex.istate.data import HeaderData
-
-    from fabrix_chat.services.auth import SESSION_HEADER, session_header_value
-
-    return HeaderData.from_router_data({"headers": {SESSION_HEADER: session_header_value(token)} if token else {}})
-
-
 @pytest.fixture(autouse=True)
 def _fast_bcrypt(monkeypatch):
     from fabrix_chat.services import auth

@@ -10,7 +10,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ask, free_port, sign_up, start_app, stop_app
+from tests.e2e.conftest import ask, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -323,33 +323,6 @@ def test_a_conversation_remembers_its_agent(page, app_server):
     expect(picker).to_contain_text("Document Analyst")
     ask_and_wait(page, "One more thing")  # a follow-up goes to the conversation's agent
     expect(page.locator(ANSWER).last).to_contain_text("Document Analyst")
-
-
-INVITE = "RealFabrix2027"  # outside demo mode the demo key is refused
-
-
-def test_unreachable_fabrix_gives_an_alert_with_retry(page, tmp_path_factory, build_lock):
-    closed = free_port()  # nothing listens here
-    server = start_app(
-        tmp_path_factory.mktemp("no-fabrix"),
-        f'[auth]\nadmin_signup_key = "{INVITE}"\n'
-        f'[fabrix_api]\nbase_url = "http://127.0.0.1:{closed}"\nclient_key = "k"\nopenapi_token = "t"\n',
-    )
-    try:
-        sign_up(page, server.url, invite_key=INVITE)
-        alert = page.get_by_role("alert")
-        expect(alert).to_contain_text("Could not load the agents", timeout=60_000)
-        expect(alert).to_contain_text("Could not reach FabriX")
-        assert "127.0.0.1" not in alert.inner_text() and "Connect" not in alert.inner_text()
-        alert.get_by_role("button", name="Retry").click()
-        expect(page.get_by_role("alert")).to_contain_text("Could not load the agents", timeout=60_000)
-        # Asking anyway keeps the question in the composer and says why nothing happened.
-        ask(page, "Is anyone there?")
-        expect(page.get_by_role("alert")).to_contain_text("Could not load the agents", timeout=60_000)
-        expect(page.locator(QUESTION)).to_have_count(0)
-        expect(composer(page)).to_have_value("Is anyone there?")
-    finally:
-        stop_app(server.process)
 
 
 def test_a_lost_connection_or_a_reload_in_the_middle_of_an_answer_loses_and_doubles_nothing(page, app_server):

@@ -94,25 +94,6 @@ def test_log_out_and_log_in_again(page, app_server):
     page.wait_for_url(at(app_server.url, "/chat"))
 
 
-def test_another_users_conversation_is_not_found(browser, app_server):
-    owner = browser.new_context()
-    page = owner.new_page()
-    sign_up(page, app_server.url)
-    ask(page, "My private question")
-    expect(page).to_have_url(re.compile(r"/chat/\d+$"))
-    expect(page.locator(f"{ANSWER}[aria-busy='true']")).to_have_count(0, timeout=60_000)
-    private_url = page.url
-    owner.close()
-
-    other = browser.new_context()
-    page = other.new_page()
-    sign_up(page, app_server.url)
-    page.goto(private_url)
-    expect(page.get_by_text("Conversation not found.")).to_be_visible()
-    expect(page.get_by_text("My private question")).to_have_count(0)
-    other.close()
-
-
 def test_health_and_security_headers(app_server):
     import httpx
 

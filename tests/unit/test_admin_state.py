@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reflex.istate.data import RouterData
-from reflex.state import State
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -40,7 +38,8 @@ from fabrix_chat.state.admin.settings import SettingsSection
 from fabrix_chat.state.admin.usage import USAGE_DAYS
 from fabrix_chat.state.admin.users import UserRow
 from fabrix_chat.state.ui import UIState
-from tests.conftest import session_headers
+from tests import reflex_tab
+from tests.reflex_tab import redirect_path
 
 SECRET_TOKEN = "Bearer tok-0123456789-very-secret"
 PASSWORD = "correct-horse-9"
@@ -108,17 +107,9 @@ def add_conversation(engine: Engine, user_id: int, texts: list[str], *, title: s
         return conversation.id
 
 
-class AdminTab:
-    """One browser tab on /admin: a fresh state tree signed in with `token`, whose admin vars are
-    read and set on the state that holds them (AdminState or one of its tab states)."""
-
-    def __init__(self, token: str = "") -> None:
-        root = State(_reflex_internal_init=True)
-        root.router = RouterData(headers=session_headers(token))
-        object.__setattr__(self, "root", root)
-
-    def get(self, state_cls: type[AdminState]) -> AdminState:
-        return self.root.get_substate(state_cls.get_full_name().split(".")[1:])
+class AdminTab(reflex_tab.Tab):
+    """One browser tab on /admin, whose admin vars are read and set on the state that holds them
+    (AdminState or one of its tab states)."""
 
     def _holder(self, name: str) -> AdminState:
         for state_cls in AdminState.get_substates():
@@ -131,11 +122,14 @@ class AdminTab:
         return getattr(self._holder(name), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._holder(name), name, value)
+        if name in ("root", "token", "client_ip"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._holder(name), name, value)
 
 
 def new_state(token: str = "") -> AdminTab:
-    return AdminTab(token)
+    return AdminTab(token, "/admin")
 
 
 async def call(tab: AdminTab, name: str, *args: Any) -> list[Any]:
@@ -150,15 +144,6 @@ async def call(tab: AdminTab, name: str, *args: Any) -> list[Any]:
     for item in out:
         flat.extend(item if isinstance(item, list) else [item])
     return [item for item in flat if item is not None]
-
-
-def redirect_path(events: list[Any]) -> str | None:
-    """The path of the first rx.redirect among the events, or None."""
-    for event in events:
-        args = dict((name._js_expr, value) for name, value in getattr(event, "args", ()))
-        if "path" in args and "external" in args:
-            return args["path"]._var_value
-    return None
 
 
 def table_dump(engine: Engine) -> dict[str, list[tuple]]:

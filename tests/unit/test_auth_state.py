@@ -14,8 +14,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from reflex.istate.data import RouterData, SessionData
-from reflex.state import State
 from reflex_base.utils import format
 from sqlmodel import Session, select
 
@@ -28,7 +26,8 @@ from fabrix_chat.services.throttle import Throttle
 from fabrix_chat.state import auth as auth_state
 from fabrix_chat.state.auth import AuthState, LoginState, SignupState
 from fabrix_chat.state.ui import UIState
-from tests.conftest import session_headers
+from tests import reflex_tab
+from tests.reflex_tab import redirect_path
 
 PASSWORD = "correct-horse-9"
 CLIENT = "10.1.2.3"
@@ -49,25 +48,20 @@ def use_settings(monkeypatch, **auth_values) -> None:
     monkeypatch.setattr(web, "get_settings", lambda: settings)  # /auth/session checks the same key
 
 
-class Browser:
+class Browser(reflex_tab.Tab):
     """One browser tab's state tree, as the Reflex back end holds it, and its HttpOnly cookie."""
 
     def __init__(self, client_ip: str = CLIENT):
-        self.client_ip = client_ip
-        self.token = ""  # the session cookie: the browser holds it, the state never sees it
-        self.root = State(_reflex_internal_init=True)
-        self.root.router = RouterData(session=SessionData(client_ip=client_ip, client_token="tab"))
-        self.auth = self.root.get_substate([AuthState.get_name()])
-        self.login = self.auth.get_substate([LoginState.get_name()])
-        self.signup = self.auth.get_substate([SignupState.get_name()])
-        self.ui = self.root.get_substate([UIState.get_name()])
+        # The session cookie (self.token): the browser holds it, the state never sees it.
+        super().__init__("", "/login", client_ip)
+        self.auth = self.get(AuthState)
+        self.login = self.get(LoginState)
+        self.signup = self.get(SignupState)
+        self.ui = self.get(UIState)
 
     def load_with_cookie(self, token: str) -> None:
         """A page load: a new websocket, whose handshake web.py's middleware rewrites."""
-        self.token = token
-        self.root.router = RouterData(
-            session=SessionData(client_ip=self.client_ip, client_token="tab"), headers=session_headers(token)
-        )
+        self.visit("/chat", token)
 
     async def follow(self, result) -> str | None:
         """What the browser does with a handler's answer; returns where it ends up."""
@@ -92,13 +86,13 @@ class Browser:
             "invite_key": "123456",
         }
         values.update(form)
-        return await self.follow(await SignupState.sign_up.fn(self.signup, values))
+        return await self.follow(await self.run(SignupState.sign_up, values))
 
     async def log_in(self, username: str = "kim", password: str = PASSWORD) -> str | None:
-        return await self.follow(await LoginState.log_in.fn(self.login, {"username": username, "password": password}))
+        return await self.follow(await self.run(LoginState.log_in, {"username": username, "password": password}))
 
     async def log_out(self) -> str | None:
-        return await self.follow(await AuthState.log_out.fn(self.auth))
+        return await self.follow(await self.run(AuthState.log_out))
 
     def sent_to_browser(self) -> str:
         """Every var of every state, serialised as Reflex sends them to the page."""
@@ -111,13 +105,6 @@ def script_url(spec) -> str | None:
     code = getattr(args.get("javascript_code"), "_var_value", None)
     match = re.fullmatch(r'window\.location\.replace\("(.*)"\)', code or "")
     return match.group(1) if match else None
-
-
-def redirect_path(spec) -> str | None:
-    if spec is None:
-        return None
-    args = {str(name): value for name, value in spec.args}
-    return getattr(args.get("path"), "_var_value", None)
 
 
 def db_sessions(engine) -> list[AuthSession]:
@@ -243,7 +230,7 @@ async def test_loading_the_page_never_counts_as_an_attempt(app_db):
     await Browser().sign_up()
     for _ in range(30):  # a user who keeps reloading the log-in page
         tab = Browser()
-        await AuthState.redirect_if_signed_in.fn(tab.auth)
+        await tab.run(AuthState.redirect_if_signed_in)
     assert (await tab.log_in()) == "/chat"
 
 
@@ -255,8 +242,8 @@ async def test_session_check_on_every_action(app_db):
     await tab.sign_up()
     user = await tab.auth._current_user()
     assert user is not None and user.username == "kim"
-    assert redirect_path(await AuthState.redirect_if_signed_in.fn(tab.auth)) == "/chat"
-    assert await AuthState.require_login.fn(tab.auth) is None
+    assert redirect_path(await tab.run(AuthState.redirect_if_signed_in)) == "/chat"
+    assert await tab.run(AuthState.require_login) is None
 
 
 async def test_revoked_session_signs_the_browser_out_with_a_reason(app_db):
@@ -266,7 +253,7 @@ async def test_revoked_session_signs_the_browser_out_with_a_reason(app_db):
     with Session(app_db) as session:
         users_repo.end_user_sessions(session=session, user_id=tab.auth._user_id)
         session.commit()
-    assert redirect_path(await AuthState.require_login.fn(tab.auth)) == "/login"
+    assert redirect_path(await tab.run(AuthState.require_login)) == "/login"
     assert tab.auth.username == "" and not tab.auth.signed_in
     assert tab.auth.session_ended  # the log-in page says the session ended
     assert (await tab.log_in()) == "/chat"
@@ -297,7 +284,7 @@ async def test_idle_minutes_end_the_session(app_db, monkeypatch):
 
 async def test_a_signed_out_visitor_is_not_told_a_session_ended(app_db):
     tab = Browser()
-    assert redirect_path(await AuthState.require_login.fn(tab.auth)) == "/login"
+    assert redirect_path(await tab.run(AuthState.require_login)) == "/login"
     assert not tab.auth.session_ended
 
 
@@ -315,7 +302,7 @@ async def test_opening_the_page_again_clears_an_old_error(app_db):
     await tab.log_in(password="wrong-password")
     await tab.sign_up(invite_key="000000")
     assert tab.login.login_error and tab.signup.signup_error
-    await AuthState.redirect_if_signed_in.fn(tab.auth)
+    await tab.run(AuthState.redirect_if_signed_in)
     assert tab.login.login_error == "" and tab.signup.signup_error == ""
 
 
@@ -371,7 +358,7 @@ async def test_an_over_long_username_is_refused_before_anything_is_looked_up_or_
 
 async def test_non_text_form_values_are_treated_as_empty(app_db):
     tab = Browser()
-    await LoginState.log_in.fn(tab.login, {"username": ["kim"], "password": {"a": 1}})
+    await tab.run(LoginState.log_in, {"username": ["kim"], "password": {"a": 1}})
     assert tab.login.login_error == "Fill in every field."
 
 
@@ -401,13 +388,13 @@ async def test_a_password_chosen_by_an_admin_works_once_then_the_user_chooses_th
     assert await tab.log_in("kim", "given-by-admin-1") is None, "no session yet"
     assert tab.login.must_change_password and len(db_sessions(app_db)) == before
     own = {"new_password": "given-by-admin-1", "confirm_new_password": "given-by-admin-1"}
-    await LoginState.set_own_password.fn(tab.login, own)
+    await tab.run(LoginState.set_own_password, own)
     assert tab.login.login_error == "Choose a password different from the one you were given."
     own = {"new_password": "my-own-secret-2", "confirm_new_password": "my-own-secret-3"}
-    await LoginState.set_own_password.fn(tab.login, own)
+    await tab.run(LoginState.set_own_password, own)
     assert tab.login.login_error == "The passwords do not match."
     own = {"new_password": "my-own-secret-2", "confirm_new_password": "my-own-secret-2"}
-    assert await tab.follow(await LoginState.set_own_password.fn(tab.login, own)) == "/chat"
+    assert await tab.follow(await tab.run(LoginState.set_own_password, own)) == "/chat"
     assert not tab.login.must_change_password
     # The given password no longer works; the user's own does, without being asked again.
     again = Browser("10.5.5.5")
@@ -418,14 +405,14 @@ async def test_a_password_chosen_by_an_admin_works_once_then_the_user_chooses_th
 
 async def test_the_own_password_form_needs_a_fresh_correct_sign_in(app_db, monkeypatch):
     tab = Browser()
-    await LoginState.set_own_password.fn(tab.login, {"new_password": "x" * 10, "confirm_new_password": "x" * 10})
+    await tab.run(LoginState.set_own_password, {"new_password": "x" * 10, "confirm_new_password": "x" * 10})
     assert tab.login.login_error.startswith("That sign-in took too long")
     await Browser().sign_up("kim")
     set_password_for(app_db, "kim", "given-by-admin-1")
     await tab.log_in("kim", "given-by-admin-1")
     later = time.time() + auth_state.CHANGE_PASSWORD_SECONDS + 1
     monkeypatch.setattr(auth_state.time, "time", lambda: later)
-    await LoginState.set_own_password.fn(tab.login, {"new_password": "my-own-2x", "confirm_new_password": "my-own-2x"})
+    await tab.run(LoginState.set_own_password, {"new_password": "my-own-2x", "confirm_new_password": "my-own-2x"})
     assert tab.login.login_error.startswith("That sign-in took too long") and not tab.login.must_change_password
 
 
@@ -455,7 +442,7 @@ async def test_choosing_ones_own_password_ends_every_other_session(app_db):
     tab = Browser("10.6.0.4")
     await tab.log_in("kim", "given-by-admin-1")
     own = {"new_password": "my-own-secret-2", "confirm_new_password": "my-own-secret-2"}
-    assert await tab.follow(await LoginState.set_own_password.fn(tab.login, own)) == "/chat"
+    assert await tab.follow(await tab.run(LoginState.set_own_password, own)) == "/chat"
     assert await kim.auth._current_user() is None, "the sign-up's session ended"
     assert await tab.auth._current_user() is not None
 
@@ -480,6 +467,6 @@ async def test_the_own_password_form_refuses_empty_huge_or_odd_input(app_db):
         {"new_password": ["my-own-pass-1"], "confirm_new_password": "my-own-pass-1"},
         "not a form",
     ):
-        assert await LoginState.set_own_password.fn(tab.login, form) is None
+        assert await tab.run(LoginState.set_own_password, form) is None
         assert tab.login.login_error and tab.login.must_change_password, form
     assert await Browser("10.7.0.1").log_in("kim", "given-by-admin-1") is None, "the given password still stands"

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import reflex as rx
-from reflex.istate.data import ReflexURL, RouterData
 from sqlmodel import Session, select
 
 from fabrix_chat.fabrix.client import Agent
@@ -42,14 +39,14 @@ from fabrix_chat.state.composer import ComposerState
 from fabrix_chat.state.conversation import ConversationState, MessagePageState
 from fabrix_chat.state.live_answer import LiveAnswerState
 from fabrix_chat.state.sidebar import SidebarState
-from tests.conftest import session_headers
+from tests import reflex_tab
+from tests.reflex_tab import js_of
 
 AGENTS = [
     Agent(id="520e8dd8-3b9c-4f1e-8a6d-1c2b3d4e5f60", label="General Assistant"),
     Agent(id="7c9e6679-7425-40de-944b-e07fc1f90ae7", label="Code Helper"),
 ]
 NOT_FOUND = "Conversation not found."
-FIELD_MARKER = "_rx_state_"  # how a var is named in what Reflex sends the browser
 CHAT_STATES = (ChatState, ConversationState, MessagePageState, LiveAnswerState, SidebarState, AgentState, ComposerState)
 REAL_RUN_ANSWER = answers.run_answer
 
@@ -57,22 +54,8 @@ REAL_RUN_ANSWER = answers.run_answer
 # --- one browser tab --------------------------------------------------------------------------
 
 
-class Tab:
-    """One browser tab: a fresh state tree with its session cookie and URL."""
-
-    def __init__(self, token: str = "", path: str = "/chat") -> None:
-        self.root = rx.State(_reflex_internal_init=True)
-        self.token = token
-        self.visit(path)
-
-    def visit(self, path: str = "/chat", token: str | None = None) -> None:
-        """The tab's URL (and cookie, when another user signs in on it) for the next handler."""
-        if token is not None:
-            self.token = token
-        self.root.router = RouterData(url=ReflexURL(f"http://testserver{path}"), headers=session_headers(self.token))
-
-    def get(self, state_cls):
-        return self.root.get_substate(state_cls.get_full_name().split(".")[1:])
+class Tab(reflex_tab.Tab):
+    """One browser tab on the chat page, with its chat states at hand."""
 
     @property
     def chat(self) -> ChatState:
@@ -101,45 +84,6 @@ class Tab:
     @property
     def composer(self) -> ComposerState:
         return self.get(ComposerState)
-
-    async def run(self, handler, *args: Any) -> Any:
-        """Run an event handler on this tab the way Reflex does: what it returned, or the list of
-        what it yielded."""
-        result = handler.fn(self.get(handler.state), *args)
-        if inspect.isasyncgen(result):
-            return [item async for item in result]
-        if inspect.iscoroutine(result):
-            return await result
-        return result
-
-    def held(self) -> str:
-        """Everything the tab holds: every var of every state, backend-only ones included, and
-        what the browser would be sent on a full update."""
-        values = {}
-        pending = [self.root]
-        while pending:
-            state = pending.pop()
-            pending.extend(state.substates.values())
-            values[state.get_full_name()] = {name: state.get_value(name) for name in type(state).__fields__}
-        return repr(values) + repr(self.root.dict())
-
-    def sent(self, state_cls) -> set[str]:
-        """The vars of `state_cls` the next update sends the browser (what changed since `clean`)."""
-        delta = self.root.get_delta()
-        return {name.removesuffix(FIELD_MARKER) for name in delta.get(state_cls.get_full_name(), {})}
-
-    def clean(self) -> None:
-        """As after an update was sent: nothing is dirty."""
-        self.root.get_delta()
-        self.root._clean()
-
-
-def js_of(event) -> str:
-    """The JavaScript of an rx.call_script event ("" for any other event)."""
-    for name, value in getattr(event, "args", ()):
-        if name._js_expr == "javascript_code":
-            return value._var_value
-    return ""
 
 
 def own_values(state) -> dict[str, Any]:
@@ -715,7 +659,7 @@ async def test_stop_before_the_answer_starts_ends_it_and_the_tab(app_db, two_use
     answer_id = tab.live.live_id
     await tab.run(LiveAnswerState.stop_generating)
     assert answers.handed(answer_id) is None
-    async for _ in LiveAnswerState.stream_answer.fn(tab.live):
+    async for _ in tab.stream(LiveAnswerState.stream_answer):
         pass
     assert not tab.live.streaming and tab.live.live_status == "stopped"
     saved = next(
@@ -849,7 +793,7 @@ async def test_a_bug_in_the_answer_path_still_ends_the_answer_with_a_plain_messa
     await tab.run(AgentState.load_agents)
     await tab.run(ChatState.load_page)
     await tab.run(ConversationState.send_message, {"message": "Go"})
-    async for _ in LiveAnswerState.stream_answer.fn(tab.live):
+    async for _ in tab.stream(LiveAnswerState.stream_answer):
         pass
     assert not tab.live.streaming
     assert tab.chat.alert_text == "Something went wrong. Try again." and tab.chat.alert_retry
@@ -881,7 +825,7 @@ async def test_a_streamed_batch_changes_no_state_var(app_db, two_users, monkeypa
     await tab.run(ConversationState.send_message, {"message": "Summarise it"})
     answer_id = tab.live.live_id
     tab.clean()
-    stream = LiveAnswerState.stream_answer.fn(tab.live)
+    stream = tab.stream(LiveAnswerState.stream_answer)
     pushed: list[str] = []
     async for event in stream:  # the batches, then its end (the answer joins this visit's messages)
         pushed.append(js_of(event))
@@ -1065,7 +1009,7 @@ async def test_an_answer_stops_reaching_the_tab_once_another_user_has_it(app_db,
     arrived = asyncio.Event()
 
     async def the_page():
-        async for event in LiveAnswerState.stream_answer.fn(tab.live):
+        async for event in tab.stream(LiveAnswerState.stream_answer):
             pushed.append((reset, js_of(event)))
             arrived.set()
 
