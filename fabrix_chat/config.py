@@ -11,11 +11,13 @@ import logging
 import os
 import secrets
 import tomllib
-from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 log = logging.getLogger(__name__)
 
@@ -49,76 +51,198 @@ def _shown(key: str, value: Any) -> str:
     return "<hidden>" if key in SECRET_KEYS else repr(value)
 
 
-@dataclass(frozen=True)
-class ServerSettings:
-    host: str = "127.0.0.1"
-    port: int = 3000
-    data_dir: str = "data"
+def _rule(default: Any, expect: str, **constraints: Any) -> Any:
+    """A setting's default, its constraints, and what an error says it must be."""
+    return Field(default, json_schema_extra={"expect": expect}, **constraints)
+
+
+def _refuse(expect: str, got: Any = None) -> PydanticCustomError:
+    """A rule of the setting broken: `expect` is what it must be, `got` what to show instead of
+    the value (the one origin of a list that is wrong, for example)."""
+    return PydanticCustomError("setting", "must be {expect}", {"expect": expect, "got": got})
+
+
+def _strings(value: Any, *, lower: bool) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise PydanticCustomError("list_of_strings", "must be a list of strings")
+    items = (v.strip() for v in value if v.strip())
+    return tuple(v.lower().lstrip("@") for v in items) if lower else tuple(v.rstrip("/") for v in items)
+
+
+class _Section(BaseModel):
+    # strict: true is not 1 and "8080" is not 8080; unknown keys are warned about and left out
+    # before validation (parse_settings), never silently taken.
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = _rule("127.0.0.1", "a host name or address")
+    port: int = _rule(3000, "a port number from 1 to 65535", ge=1, le=65535)
+    data_dir: str = _rule("data", "a folder path")
     debug: bool = False
-    trusted_proxy_hops: int = 0
+    trusted_proxy_hops: int = _rule(0, "from 0 to 5 (the number of reverse proxies in front of the app)", ge=0, le=5)
     allowed_origins: tuple[str, ...] = ()
 
+    @field_validator("host", "data_dir")
+    @classmethod
+    def _not_blank(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip():
+            raise _refuse(cls.model_fields[info.field_name].json_schema_extra["expect"])  # type: ignore[index]
+        return value
 
-@dataclass(frozen=True)
-class SecuritySettings:
+    @field_validator("data_dir")
+    @classmethod
+    def _outside_the_package(cls, value: str) -> str:
+        path = Path(value)
+        if (path if path.is_absolute() else PROJECT_ROOT / path).resolve().is_relative_to(PACKAGE_DIR):
+            raise _refuse("a folder outside the fabrix_chat/ package (development mode reloads on every change there)")
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> tuple[str, ...]:
+        origins = _strings(value, lower=False)
+        for origin in origins:
+            if not (origin.startswith(("http://", "https://")) and "/" not in origin.split("://", 1)[1]):
+                raise _refuse(
+                    'a list of origins like "https://chat.example.com" (scheme, host and port, no path)', origin
+                )
+        return origins
+
+
+class SecuritySettings(_Section):
     secret_key: str = ""
 
 
-@dataclass(frozen=True)
-class AuthSettings:
+class AuthSettings(_Section):
     admin_signup_key: str = DEMO_SIGNUP_KEY
     allowed_email_domains: tuple[str, ...] = ()
-    session_idle_minutes: int = 30
+    session_idle_minutes: int = _rule(30, "from 1 to 1440", ge=1, le=24 * 60)
+
+    @field_validator("admin_signup_key")
+    @classmethod
+    def _invite_key(cls, key: str) -> str:
+        if key and not (6 <= len(key) <= 64 and key.isascii() and key.isalnum()):
+            raise _refuse('6 to 64 letters and digits in quotes (or "" to allow no sign-up with a shared key)')
+        return key
+
+    @field_validator("allowed_email_domains", mode="before")
+    @classmethod
+    def _domains(cls, value: Any) -> tuple[str, ...]:
+        return _strings(value, lower=True)
 
 
-@dataclass(frozen=True)
-class FabrixSettings:
-    base_url: str = ""
+class FabrixSettings(_Section):
+    base_url: str = _rule("", "empty or an http(s):// URL", pattern=r"^(https?://.*)?$")
     client_key: str = ""
     openapi_token: str = ""
     user_email: str = ""
     agent_id: str = ""
-    client_header: str = "x-fabrix-client"
-    history_turns: int = 10
-    history_token_share: float = 0.25  # of [rate_limit] tpm, for one question and its history
+    client_header: str = _rule("x-fabrix-client", "an HTTP header name", pattern=r"^[A-Za-z0-9-]+$")
+    history_turns: int = _rule(10, "from 1 to 100", ge=1, le=100)
+    # of [rate_limit] tpm, for one question and its history
+    history_token_share: float = _rule(
+        0.25,
+        "a number above 0 and at most 1 (the share of [rate_limit] tpm one question and its history may use, e.g. 0.25)",
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+    )
+
+    @model_validator(mode="after")
+    def _keys_with_the_url(self) -> FabrixSettings:
+        for name in ("client_key", "openapi_token"):
+            if self.base_url and not getattr(self, name):
+                raise PydanticCustomError("setting", "", {"key": name, "expect": "set when base_url is set", "got": ""})
+        return self
 
     @property
     def demo_mode(self) -> bool:
         return not self.base_url
 
 
-@dataclass(frozen=True)
-class RateLimitSettings:
-    rpm: int = 100
-    tpm: int = 10000
-    chat_max_wait_seconds: float = 10
-    file_max_wait_seconds: float = 15
-    redis_url: str = ""
+class RateLimitSettings(_Section):
+    rpm: int = _rule(100, "at least 1", ge=1)
+    tpm: int = _rule(10000, "at least 1", ge=1)
+    chat_max_wait_seconds: float = _rule(10, "from 0 to 300", ge=0, le=300)
+    file_max_wait_seconds: float = _rule(15, "from 0 to 300", ge=0, le=300)
+    redis_url: str = _rule("", "empty or a redis:// URL", pattern=r"^((redis|rediss|unix)://.*)?$")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _protected(cls, url: str) -> str:
+        if url.startswith(("redis://", "rediss://", "unix://")) and not _redis_is_protected(url):
+            raise _refuse(
+                "a URL with a password (redis://:PASSWORD@host:6379/0) when Redis is on another machine: Reflex "
+                "keeps the app's state there as pickles, so whoever can write to that Redis can run code in the app"
+            )
+        return url
 
 
-@dataclass(frozen=True)
-class UploadSettings:
-    max_mb: int = 100
-    user_quota_mb: int = 1000  # all of one user's files kept at once (waiting or kept for Retry)
-    total_quota_mb: int = 20000  # all users' files together
-    min_free_mb: int = 1024  # an upload that would leave less free disk is refused
+class UploadSettings(_Section):
+    max_mb: int = _rule(100, "from 1 to 2048", ge=1, le=2048)
+    # all of one user's files kept at once (waiting or kept for Retry)
+    user_quota_mb: int = _rule(1000, "at most 1000000", le=1_000_000)
+    total_quota_mb: int = _rule(20000, "at most 10000000", le=10_000_000)  # all users' files together
+    # an upload that would leave less free disk is refused
+    min_free_mb: int = _rule(1024, "from 0 to 1000000", ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _quotas_in_order(self) -> UploadSettings:
+        if self.user_quota_mb < self.max_mb:
+            raise PydanticCustomError(
+                "setting",
+                "",
+                {
+                    "key": "user_quota_mb",
+                    "expect": f"at least max_mb ({self.max_mb}) and at most 1000000",
+                    "got": self.user_quota_mb,
+                },
+            )
+        if self.total_quota_mb < self.user_quota_mb:
+            raise PydanticCustomError(
+                "setting",
+                "",
+                {
+                    "key": "total_quota_mb",
+                    "expect": f"at least user_quota_mb ({self.user_quota_mb}) and at most 10000000",
+                    "got": self.total_quota_mb,
+                },
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class DatabaseSettings:
-    url: str = ""
+class DatabaseSettings(_Section):
+    url: str = _rule("", "empty, a sqlite:/// or a postgresql:// URL", pattern=r"^((sqlite|postgresql).*)?$")
 
 
-@dataclass(frozen=True)
-class Settings:
-    server: ServerSettings = field(default_factory=ServerSettings)
-    security: SecuritySettings = field(default_factory=SecuritySettings)
-    auth: AuthSettings = field(default_factory=AuthSettings)
-    fabrix_api: FabrixSettings = field(default_factory=FabrixSettings)
-    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
-    upload: UploadSettings = field(default_factory=UploadSettings)
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    server: ServerSettings = ServerSettings()
+    security: SecuritySettings = SecuritySettings()
+    auth: AuthSettings = AuthSettings()
+    fabrix_api: FabrixSettings = FabrixSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    upload: UploadSettings = UploadSettings()
+    database: DatabaseSettings = DatabaseSettings()
     source: str = ""  # the file these settings came from ("" when none)
+
+    @model_validator(mode="after")
+    def _own_invite_key_outside_demo_mode(self) -> Settings:
+        if not self.fabrix_api.demo_mode and self.auth.admin_signup_key == DEMO_SIGNUP_KEY:
+            raise PydanticCustomError(
+                "setting",
+                "",
+                {
+                    "key": "auth.admin_signup_key",
+                    "expect": f"your own invite key once [fabrix_api] base_url is set: the demo key {DEMO_SIGNUP_KEY} "
+                    'would let anyone on the intranet sign up. Choose 6 to 64 letters and digits, or "" to allow '
+                    "no sign-up with a shared key",
+                    "got": DEMO_SIGNUP_KEY,
+                },
+            )
+        return self
 
     @property
     def data_path(self) -> Path:
@@ -149,182 +273,30 @@ class Settings:
         out: dict[str, dict[str, Any]] = {}
         for section in _SECTIONS:
             values = {}
-            for f in fields(_SECTIONS[section]):
-                value = getattr(getattr(self, section), f.name)
-                if f"{section}.{f.name}" in SECRET_KEYS and value:
+            for name in type(getattr(self, section)).model_fields:
+                value = getattr(getattr(self, section), name)
+                if f"{section}.{name}" in SECRET_KEYS and value:
                     value = "********"
                 elif isinstance(value, tuple):
                     value = list(value)
-                values[f.name] = value
+                values[name] = value
             out[section] = values
         return out
 
 
-_SECTIONS: dict[str, type] = {
-    "server": ServerSettings,
-    "security": SecuritySettings,
-    "auth": AuthSettings,
-    "fabrix_api": FabrixSettings,
-    "rate_limit": RateLimitSettings,
-    "upload": UploadSettings,
-    "database": DatabaseSettings,
+_SECTIONS: dict[str, type[_Section]] = {
+    name: field.annotation
+    for name, field in Settings.model_fields.items()
+    if name != "source"  # type: ignore[misc]
 }
-
-
-def _expect(path: str, key: str, value: Any, annotation: str) -> Any:
-    """Check one value against its field's type; return the value to store."""
-
-    def fail(what: str) -> ConfigError:
-        return ConfigError(
-            f"{path}: [{key.split('.')[0]}] {key.split('.')[1]} must be {what}, got {_shown(key, value)}"
-        )
-
-    if annotation == "bool":
-        if not isinstance(value, bool):
-            raise fail("true or false")
-        return value
-    if annotation == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail("a whole number")
-        return value
-    if annotation == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise fail("a number")
-        return float(value)
-    if annotation == "str":
-        if not isinstance(value, str):
-            raise fail("a string in quotes")
-        return value
-    if annotation == "tuple[str, ...]":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise fail('a list of strings, e.g. ["samsung.com"]')
-        if key == "server.allowed_origins":
-            return tuple(v.strip().rstrip("/") for v in value if v.strip())
-        return tuple(v.strip().lower().lstrip("@") for v in value if v.strip())
-    raise AssertionError(annotation)
-
-
-def _validate(path: str, s: Settings) -> None:
-    """Range checks that the types alone don't express."""
-
-    def check(ok: bool, key: str, what: str, value: Any) -> None:
-        if not ok:
-            section, name = key.split(".")
-            raise ConfigError(f"{path}: [{section}] {name} must be {what}, got {_shown(key, value)}")
-
-    check(1 <= s.server.port <= 65535, "server.port", "a port number from 1 to 65535", s.server.port)
-    check(bool(s.server.host.strip()), "server.host", "a host name or address", s.server.host)
-    check(bool(s.server.data_dir.strip()), "server.data_dir", "a folder path", s.server.data_dir)
-    for origin in s.server.allowed_origins:
-        check(
-            origin.startswith(("http://", "https://")) and "/" not in origin.split("://", 1)[1],
-            "server.allowed_origins",
-            'a list of origins like "https://chat.example.com" (scheme, host and port, no path)',
-            origin,
-        )
-    check(
-        0 <= s.server.trusted_proxy_hops <= 5,
-        "server.trusted_proxy_hops",
-        "from 0 to 5 (the number of reverse proxies in front of the app)",
-        s.server.trusted_proxy_hops,
-    )
-    check(
-        not s.data_path.resolve().is_relative_to(PACKAGE_DIR),
-        "server.data_dir",
-        "a folder outside the fabrix_chat/ package (development mode reloads on every change there)",
-        s.server.data_dir,
-    )
-    key = s.auth.admin_signup_key
-    check(
-        key == "" or (6 <= len(key) <= 64 and key.isascii() and key.isalnum()),
-        "auth.admin_signup_key",
-        '6 to 64 letters and digits in quotes (or "" to allow no sign-up with a shared key)',
-        key,
-    )
-    check(
-        1 <= s.auth.session_idle_minutes <= 24 * 60,
-        "auth.session_idle_minutes",
-        "from 1 to 1440",
-        s.auth.session_idle_minutes,
-    )
-    url = s.fabrix_api.base_url
-    check(not url or url.startswith(("http://", "https://")), "fabrix_api.base_url", "empty or an http(s):// URL", url)
-    if url:
-        check(bool(s.fabrix_api.client_key), "fabrix_api.client_key", "set when base_url is set", "")
-        check(bool(s.fabrix_api.openapi_token), "fabrix_api.openapi_token", "set when base_url is set", "")
-    check(
-        s.fabrix_api.demo_mode or key != DEMO_SIGNUP_KEY,
-        "auth.admin_signup_key",
-        f"your own invite key once [fabrix_api] base_url is set: the demo key {DEMO_SIGNUP_KEY} would let anyone "
-        'on the intranet sign up. Choose 6 to 64 letters and digits, or "" to allow no sign-up with a shared key',
-        key,
-    )
-    header = s.fabrix_api.client_header
-    check(
-        bool(header) and all(c.isalnum() or c == "-" for c in header),
-        "fabrix_api.client_header",
-        "an HTTP header name",
-        header,
-    )
-    check(
-        1 <= s.fabrix_api.history_turns <= 100, "fabrix_api.history_turns", "from 1 to 100", s.fabrix_api.history_turns
-    )
-    check(
-        0 < s.fabrix_api.history_token_share <= 1,
-        "fabrix_api.history_token_share",
-        "a number above 0 and at most 1 (the share of [rate_limit] tpm one question and its history may use, "
-        "e.g. 0.25)",
-        s.fabrix_api.history_token_share,
-    )
-    check(s.rate_limit.rpm >= 1, "rate_limit.rpm", "at least 1", s.rate_limit.rpm)
-    check(s.rate_limit.tpm >= 1, "rate_limit.tpm", "at least 1", s.rate_limit.tpm)
-    check(
-        0 <= s.rate_limit.chat_max_wait_seconds <= 300,
-        "rate_limit.chat_max_wait_seconds",
-        "from 0 to 300",
-        s.rate_limit.chat_max_wait_seconds,
-    )
-    check(
-        0 <= s.rate_limit.file_max_wait_seconds <= 300,
-        "rate_limit.file_max_wait_seconds",
-        "from 0 to 300",
-        s.rate_limit.file_max_wait_seconds,
-    )
-    redis = s.rate_limit.redis_url
-    check(
-        not redis or redis.startswith(("redis://", "rediss://", "unix://")),
-        "rate_limit.redis_url",
-        "empty or a redis:// URL",
-        redis,
-    )
-    check(
-        _redis_is_protected(redis),
-        "rate_limit.redis_url",
-        "a URL with a password (redis://:PASSWORD@host:6379/0) when Redis is on another machine: Reflex keeps the "
-        "app's state there as pickles, so whoever can write to that Redis can run code in the app",
-        redis,
-    )
-    check(1 <= s.upload.max_mb <= 2048, "upload.max_mb", "from 1 to 2048", s.upload.max_mb)
-    check(
-        s.upload.max_mb <= s.upload.user_quota_mb <= 1_000_000,
-        "upload.user_quota_mb",
-        f"at least max_mb ({s.upload.max_mb}) and at most 1000000",
-        s.upload.user_quota_mb,
-    )
-    check(
-        s.upload.user_quota_mb <= s.upload.total_quota_mb <= 10_000_000,
-        "upload.total_quota_mb",
-        f"at least user_quota_mb ({s.upload.user_quota_mb}) and at most 10000000",
-        s.upload.total_quota_mb,
-    )
-    check(0 <= s.upload.min_free_mb <= 1_000_000, "upload.min_free_mb", "from 0 to 1000000", s.upload.min_free_mb)
-    db = s.database.url
-    check(
-        not db or db.startswith(("sqlite", "postgresql")),
-        "database.url",
-        "empty, a sqlite:/// or a postgresql:// URL",
-        "<hidden>",
-    )
+# What a value of each type must be, for an error that is about its type.
+_TYPE_EXPECT = {
+    "bool_type": "true or false",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "string_type": "a string in quotes",
+    "list_of_strings": 'a list of strings, e.g. ["samsung.com"]',
+}
 
 
 def _redis_is_protected(url: str) -> bool:
@@ -340,27 +312,48 @@ def _redis_is_protected(url: str) -> bool:
     return host in LOOPBACK_HOSTS or bool(password)
 
 
+def _message(path: str, data: dict[str, Any], error: ErrorDetails) -> str:
+    """The first validation error as the operator reads it: file, [section] key, what it must be."""
+    loc = [str(part) for part in error["loc"] if isinstance(part, str)]
+    context = error.get("ctx") or {}
+    if "key" in context:  # a rule across settings names the one it is about
+        key = str(context["key"])
+        loc = key.split(".") if "." in key else [*loc[:1], key]
+    section, name = loc[0], loc[1] if len(loc) > 1 else ""
+    key = f"{section}.{name}"
+    model = _SECTIONS[section]
+    if error["type"] in _TYPE_EXPECT:
+        expect = _TYPE_EXPECT[error["type"]]
+    elif "expect" in context:
+        expect = str(context["expect"])
+    else:
+        extra = model.model_fields[name].json_schema_extra or {}
+        expect = str(extra.get("expect", error["msg"]))  # type: ignore[union-attr]
+    if "got" in context and context["got"] is not None:
+        got = context["got"]
+    else:
+        got = data.get(section, {}).get(name) if isinstance(data.get(section), dict) else None
+    shown = "<hidden>" if key == "database.url" else _shown(key, got)
+    return f"{path}: [{section}] {name} must be {expect}, got {shown}"
+
+
 def parse_settings(data: dict[str, Any], path: str = "secrets.toml") -> Settings:
-    """Build Settings from parsed TOML; unknown keys are ignored with a warning."""
-    sections: dict[str, Any] = {}
+    """Build Settings from parsed TOML; unknown sections and keys are ignored with a warning."""
+    known: dict[str, Any] = {}
     for section, value in data.items():
         if section not in _SECTIONS:
             log.warning("%s: unknown section [%s] ignored", path, section)
             continue
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: [{section}] must be a table (a [{section}] header), got {type(value).__name__}")
-        cls = _SECTIONS[section]
-        known = {f.name: f for f in fields(cls)}
-        kwargs = {}
-        for key, item in value.items():
-            if key not in known:
-                log.warning("%s: unknown key [%s] %s ignored", path, section, key)
-                continue
-            kwargs[key] = _expect(path, f"{section}.{key}", item, str(known[key].type))
-        sections[section] = cls(**kwargs)
-    settings = Settings(**sections, source=path)
-    _validate(path, settings)
-    return settings
+        fields_ = _SECTIONS[section].model_fields
+        for key in value.keys() - fields_.keys():
+            log.warning("%s: unknown key [%s] %s ignored", path, section, key)
+        known[section] = {k: v for k, v in value.items() if k in fields_}
+    try:
+        return Settings.model_validate({**known, "source": path})
+    except ValidationError as exc:
+        raise ConfigError(_message(path, known, exc.errors()[0])) from None
 
 
 def secrets_path() -> Path:

@@ -11,7 +11,6 @@ demo mode points it at the built-in emulator with `set_base_url_override()`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import email.utils
 import json
 import logging
@@ -554,7 +553,7 @@ _override: dict[str, str] | None = None
 
 
 def _effective(settings: FabrixSettings) -> FabrixSettings:
-    return dataclasses.replace(settings, **_override) if _override else settings
+    return settings.model_copy(update=_override) if _override else settings
 
 
 def set_base_url_override(url: str, client_key: str, token: str, *, client_header: str | None = None) -> None:

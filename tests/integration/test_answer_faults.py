@@ -15,7 +15,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -372,7 +372,7 @@ async def test_agent_list_gives_up_on_a_closed_port_with_a_plain_message(app_db,
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    monkeypatch.setattr(fabrix, "settings", replace(fabrix.settings, base_url=f"http://127.0.0.1:{port}"))
+    monkeypatch.setattr(fabrix, "settings", fabrix.settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"}))
     with pytest.raises(fx.FabrixNetworkError) as info:
         await chat_service.list_agents(refresh=True)
     assert sleeps == [0.5, 1.0]  # three attempts, backing off
@@ -446,7 +446,9 @@ async def test_past_the_max_wait_the_user_is_told_the_real_wait(app_db, user, fa
 async def test_short_max_wait_refuses_even_a_short_wait(app_db, user, fabrix, monkeypatch) -> None:
     monkeypatch.setattr(chat_service, "_limiter", RateLimiter(rpm=1, tpm=BIG, window_seconds=2))
     settings = get_settings()
-    short = replace(settings, rate_limit=replace(settings.rate_limit, chat_max_wait_seconds=0.5))
+    short = settings.model_copy(
+        update={"rate_limit": settings.rate_limit.model_copy(update={"chat_max_wait_seconds": 0.5})}
+    )
     monkeypatch.setattr(answers, "get_settings", lambda: short)
     await answer(app_db, user, "First question")
     second = await answer(app_db, user, "Second question")

@@ -7,7 +7,6 @@ rules is in tests/e2e/test_accounts.py.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import re
 import time
@@ -43,7 +42,7 @@ def fresh_throttles(monkeypatch):
 
 def use_settings(monkeypatch, **auth_values) -> None:
     settings = Settings()
-    settings = dataclasses.replace(settings, auth=dataclasses.replace(settings.auth, **auth_values))
+    settings = settings.model_copy(update={"auth": settings.auth.model_copy(update=auth_values)})
     monkeypatch.setattr(auth_state, "get_settings", lambda: settings)
     monkeypatch.setattr(web, "get_settings", lambda: settings)  # /auth/session checks the same key
 

@@ -4,7 +4,6 @@ private folder (never Reflex's public upload folder)."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import shutil
 import time
@@ -170,10 +169,11 @@ def test_display_names_drop_folders_and_control_characters():
 def with_upload(tmp_path, **upload) -> Settings:
     """Settings whose uploads live in tmp_path, with these [upload] values (in MB)."""
     base = Settings()
-    return dataclasses.replace(
-        base,
-        server=dataclasses.replace(base.server, data_dir=str(tmp_path)),
-        upload=dataclasses.replace(base.upload, **upload),
+    return base.model_copy(
+        update={
+            "server": base.server.model_copy(update={"data_dir": str(tmp_path)}),
+            "upload": base.upload.model_copy(update=upload),
+        }
     )
 
 
