@@ -62,6 +62,12 @@ def _refuse(expect: str, got: Any = None) -> PydanticCustomError:
     return PydanticCustomError("setting", "must be {expect}", {"expect": expect, "got": got})
 
 
+def _refuse_other(key: str, expect: str, got: Any) -> PydanticCustomError:
+    """A rule across settings broken: `key` ("name" in this section, or "section.name") is the
+    setting the message is about."""
+    return PydanticCustomError("setting", "must be {expect}", {"key": key, "expect": expect, "got": got})
+
+
 def _strings(value: Any, *, lower: bool) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise PydanticCustomError("list_of_strings", "must be a list of strings")
@@ -153,7 +159,7 @@ class FabrixSettings(_Section):
     def _keys_with_the_url(self) -> FabrixSettings:
         for name in ("client_key", "openapi_token"):
             if self.base_url and not getattr(self, name):
-                raise PydanticCustomError("setting", "", {"key": name, "expect": "set when base_url is set", "got": ""})
+                raise _refuse_other(name, "set when base_url is set", "")
         return self
 
     @property
@@ -190,24 +196,14 @@ class UploadSettings(_Section):
     @model_validator(mode="after")
     def _quotas_in_order(self) -> UploadSettings:
         if self.user_quota_mb < self.max_mb:
-            raise PydanticCustomError(
-                "setting",
-                "",
-                {
-                    "key": "user_quota_mb",
-                    "expect": f"at least max_mb ({self.max_mb}) and at most 1000000",
-                    "got": self.user_quota_mb,
-                },
+            raise _refuse_other(
+                "user_quota_mb", f"at least max_mb ({self.max_mb}) and at most 1000000", self.user_quota_mb
             )
         if self.total_quota_mb < self.user_quota_mb:
-            raise PydanticCustomError(
-                "setting",
-                "",
-                {
-                    "key": "total_quota_mb",
-                    "expect": f"at least user_quota_mb ({self.user_quota_mb}) and at most 10000000",
-                    "got": self.total_quota_mb,
-                },
+            raise _refuse_other(
+                "total_quota_mb",
+                f"at least user_quota_mb ({self.user_quota_mb}) and at most 10000000",
+                self.total_quota_mb,
             )
         return self
 
@@ -231,16 +227,12 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _own_invite_key_outside_demo_mode(self) -> Settings:
         if not self.fabrix_api.demo_mode and self.auth.admin_signup_key == DEMO_SIGNUP_KEY:
-            raise PydanticCustomError(
-                "setting",
-                "",
-                {
-                    "key": "auth.admin_signup_key",
-                    "expect": f"your own invite key once [fabrix_api] base_url is set: the demo key {DEMO_SIGNUP_KEY} "
-                    'would let anyone on the intranet sign up. Choose 6 to 64 letters and digits, or "" to allow '
-                    "no sign-up with a shared key",
-                    "got": DEMO_SIGNUP_KEY,
-                },
+            raise _refuse_other(
+                "auth.admin_signup_key",
+                f"your own invite key once [fabrix_api] base_url is set: the demo key {DEMO_SIGNUP_KEY} would let "
+                'anyone on the intranet sign up. Choose 6 to 64 letters and digits, or "" to allow no sign-up with a '
+                "shared key",
+                DEMO_SIGNUP_KEY,
             )
         return self
 

@@ -162,22 +162,21 @@ def set_email(*, session: Session, user_id: int, email: str) -> None:
 
 
 def set_active(*, session: Session, user_id: int, active: bool) -> None:
-    user = session.get(User, user_id)
-    if user is None:
-        raise LookupError(f"user {user_id} not found")
-    user.is_active = active
-    session.add(user)
-    if not active:
-        end_user_sessions(session=session, user_id=user_id)
+    _set_flag(session, user_id, "is_active", active)
 
 
 def set_admin(*, session: Session, user_id: int, admin: bool) -> None:
+    _set_flag(session, user_id, "is_admin", admin)
+
+
+def _set_flag(session: Session, user_id: int, name: str, value: bool) -> None:
+    """Set a user's is_active or is_admin; taking either away ends the user's sessions."""
     user = session.get(User, user_id)
     if user is None:
         raise LookupError(f"user {user_id} not found")
-    user.is_admin = admin
+    setattr(user, name, value)
     session.add(user)
-    if not admin:
+    if not value:
         end_user_sessions(session=session, user_id=user_id)
 
 
