@@ -96,6 +96,22 @@ class Tab:
         self.root._clean()
 
 
+def event_arguments(handler) -> dict[str, Any]:
+    """The arguments (with their types) Reflex reads an event handler to take from the browser."""
+    return {name: kind for name, kind in handler._get_type_hints().items() if name != "return"}
+
+
+def owns_var(state_cls, name: str) -> bool:
+    """Whether `name` is a var `state_cls` declares itself (not one inherited from a parent)."""
+    field = state_cls.__fields__.get(name)
+    return (field is not None and field._owner is state_cls) or name in state_cls.computed_vars
+
+
+def oplock_enabled(manager) -> bool:
+    """Whether Reflex's Redis state manager holds tab states between events (opportunistic lock)."""
+    return bool(manager._oplock_enabled)
+
+
 def js_of(event) -> str:
     """The JavaScript of an rx.call_script event ("" for any other event)."""
     for name, value in getattr(event, "args", ()):

@@ -113,8 +113,7 @@ class AdminTab(reflex_tab.Tab):
 
     def _holder(self, name: str) -> AdminState:
         for state_cls in AdminState.get_substates():
-            field = state_cls.__fields__.get(name)
-            if (field is not None and field._owner is state_cls) or name in state_cls.computed_vars:
+            if reflex_tab.owns_var(state_cls, name):
                 return self.get(state_cls)
         return self.get(AdminState)
 
@@ -229,7 +228,7 @@ def test_every_admin_handler_goes_through_the_admin_rule() -> None:
 async def test_an_admin_handler_takes_its_arguments_by_name_as_reflex_passes_them(engine, admin) -> None:
     handler = admin_handlers()["select_tab"]
     assert list(inspect.signature(handler.fn).parameters) == ["self", "tab"]  # the admin is not an argument
-    assert handler._get_type_hints() == {"tab": str}
+    assert reflex_tab.event_arguments(handler) == {"tab": str}
     await handler.fn(admin.get(handler.state), tab="settings")
     assert admin.tab == "settings" and admin.settings_sections
 

@@ -595,12 +595,19 @@ async def test_ask_with_file_uses_a_long_write_timeout(
 # --- the shared client ---------------------------------------------------------------------------
 
 
-def test_http_client_limits_and_timeouts() -> None:
+def test_http_client_limits_and_timeouts(monkeypatch) -> None:
+    made: dict[str, object] = {}
+    real = httpx.AsyncHTTPTransport
+
+    def transport(**kwargs: object) -> httpx.AsyncHTTPTransport:
+        made.update(kwargs)
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client_module.httpx, "AsyncHTTPTransport", transport)
     http = make_http_client()
     assert http.timeout == httpx.Timeout(connect=5, read=30, write=10, pool=5)
-    pool = http._transport._pool  # type: ignore[attr-defined]
-    assert (pool._max_connections, pool._max_keepalive_connections, pool._keepalive_expiry) == (50, 20, 30)
-    assert pool._retries == 2
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=20, keepalive_expiry=30)
+    assert made == {"retries": 2, "limits": limits}
 
 
 @pytest.mark.asyncio

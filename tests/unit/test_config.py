@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fabrix_chat.config import ConfigError, Settings, load_settings, make_data_dir_private, secret_key
+from tests.reflex_tab import oplock_enabled
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "secrets.toml.example"
 
@@ -290,7 +291,7 @@ def test_with_redis_a_tabs_state_lasts_a_working_day(load_rxconfig):
         lock_expiration=config.redis_lock_expiration,
         lock_warning_threshold=config.redis_lock_warning_threshold,
     )
-    assert manager._oplock_enabled and manager.oplock_hold_time_ms == 5_000
+    assert oplock_enabled(manager) and manager.oplock_hold_time_ms == 5_000
 
 
 def test_without_redis_reflex_keeps_its_own_state_timings(load_rxconfig):
