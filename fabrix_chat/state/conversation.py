@@ -10,6 +10,7 @@ writes a changed substate whole).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import reflex as rx
@@ -27,6 +28,15 @@ from fabrix_chat.state.chat import MAX_MESSAGE_CHARS, ChatState, MessageView, me
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class FileAgain:
+    """The file to send again with an earlier question: `file`, None when it had none; `gone`
+    when it had one that is no longer kept and none is attached now (an alert says so)."""
+
+    file: StoredFile | None = None
+    gone: bool = False
 
 
 class MessagePageState(ChatState):
@@ -167,18 +177,17 @@ class ConversationState(ChatState):
         last_user = next((m for m in reversed(await self._all()) if m.role == Role.USER), None)
         if last_user is None:
             return
-        attachment = await self._file_for(last_user)
-        if attachment is False:
+        again = await self._file_for(last_user)
+        if again.gone:
             return
-        return await self._ask(last_user.content, replace_from_seq=last_user.seq, attachment=attachment)
+        return await self._ask(last_user.content, replace_from_seq=last_user.seq, attachment=again.file)
 
-    async def _file_for(self, question: MessageView) -> StoredFile | None | bool:
-        """The file to send again with an earlier question: None if it had none, False (with an
-        alert) when it had one that is no longer kept and none is attached now."""
+    async def _file_for(self, question: MessageView) -> FileAgain:
+        """The file to send again with an earlier question."""
         from fabrix_chat.state.composer import ComposerState
 
         if not question.attachment_name:
-            return None
+            return FileAgain()
         composer = await self.get_state(ComposerState)
         kept = composer._retry_file
         if (
@@ -187,11 +196,11 @@ class ConversationState(ChatState):
             and kept[2] == question.seq
             and await asyncio.to_thread(file_service.is_kept, kept[0].path)
         ):
-            return kept[0]
+            return FileAgain(kept[0])
         if composer._pending_file is not None:
-            return composer._pending_file
+            return FileAgain(composer._pending_file)
         await self._alert_key("error_file_gone")
-        return False
+        return FileAgain(gone=True)
 
     @rx.event
     async def start_edit(self, seq: int):
@@ -220,11 +229,11 @@ class ConversationState(ChatState):
         message = next((m for m in await self._all() if m.seq == seq and m.role == Role.USER), None)
         if message is None:
             return
-        attachment = await self._file_for(message)
-        if attachment is False:
+        again = await self._file_for(message)
+        if again.gone:
             return
         # The editor closes when the question is asked (_ask); refused, the edited text stays.
-        return await self._ask(text, replace_from_seq=seq, attachment=attachment)
+        return await self._ask(text, replace_from_seq=seq, attachment=again.file)
 
     async def _ask(self, question: str, replace_from_seq: int | None = None, attachment: StoredFile | None = None):
         from fabrix_chat.state.agents import AgentState
