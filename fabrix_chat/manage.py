@@ -32,6 +32,7 @@ from fabrix_chat.models import User
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import accounts, auth, maintenance
 from fabrix_chat.services.maintenance import MaintenanceError
+from fabrix_chat.units import size_label
 
 log = logging.getLogger("fabrix_chat.manage")
 
@@ -217,7 +218,7 @@ def cmd_reset_password(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     """Online backup, optionally pruning older scheduled backups."""
     path = maintenance.backup(settings, Path(args.to) if args.to else None)
-    say(f"Backup written to {path} ({_size(path.stat().st_size)}), integrity check ok.")
+    say(f"Backup written to {path} ({size_label(path.stat().st_size)}), integrity check ok.")
     if args.keep:
         removed = maintenance.prune_backups(settings, args.keep)
         say(f"Removed {len(removed)} older backup(s); the newest {args.keep} are kept.")
@@ -261,7 +262,7 @@ def cmd_optimize(settings: Settings, args: argparse.Namespace) -> int:
     result = maintenance.optimize(settings)
     say(
         f"Database optimized (ANALYZE, VACUUM) in {result['seconds']:.1f} s: "
-        f"{_size(result['size_before'])} before, {_size(result['size_after'])} after."
+        f"{size_label(result['size_before'])} before, {size_label(result['size_after'])} after."
     )
     return EXIT_OK
 
@@ -393,10 +394,6 @@ def cmd_import_users(settings: Settings, args: argparse.Namespace) -> int:
             warn(f"  {line}")
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
 
 
 # --- the parser ----------------------------------------------------------------------------
