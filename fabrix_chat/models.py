@@ -72,6 +72,7 @@ class Conversation(SQLModel, table=True):
     agent_id: str = Field(default="", max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    pinned_at: datetime | None = None  # pinned chats head the sidebar (migration 0005)
 
 
 class Message(SQLModel, table=True):

@@ -45,7 +45,7 @@ def agent_picker() -> rx.Component:
 
 def conversation_row(item: ConversationItem) -> rx.Component:
     return rx.fragment(
-        rx.cond(item.group_start, rx.el.div(item.group, class_name="group-label")),
+        rx.cond(item.group_start, rx.el.h2(item.group, class_name="group-label")),
         rx.el.div(
             rx.link(
                 rx.el.span(item.title, class_name="conversation-title"),
@@ -56,6 +56,11 @@ def conversation_row(item: ConversationItem) -> rx.Component:
                 on_click=UIState.after_navigation,
             ),
             rx.el.div(
+                rx.cond(
+                    item.pinned,
+                    icon_button("pin-off", tr("unpin_chat"), SidebarState.toggle_pin(item.id), small=True),
+                    icon_button("pin", tr("pin_chat"), SidebarState.toggle_pin(item.id), small=True),
+                ),
                 icon_button("pencil", tr("rename_chat"), SidebarState.ask_rename(item.id), small=True),
                 icon_button("trash-2", tr("delete_chat"), SidebarState.ask_delete(item.id), small=True),
                 class_name="row-actions",

@@ -70,12 +70,15 @@ def matching(query: str):
 def list_conversations(
     *, session: Session, user_id: int, query: str = "", limit: int = 200, offset: int = 0
 ) -> list[Conversation]:
-    """The user's conversations, newest activity first, filtered by title and message text."""
+    """The user's conversations, pinned ones first, each part newest activity first, filtered by
+    title and message text."""
     stmt = select(Conversation).where(Conversation.user_id == user_id)
     if query.strip():
         stmt = stmt.where(matching(query))
     # id breaks ties between equal times, so pages neither repeat nor skip a conversation.
-    stmt = stmt.order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+    stmt = stmt.order_by(
+        col(Conversation.pinned_at).is_(None), col(Conversation.updated_at).desc(), col(Conversation.id).desc()
+    )
     return list(session.exec(stmt.offset(max(offset, 0)).limit(max(limit, 0))))
 
 
@@ -94,6 +97,17 @@ def rename_conversation(*, session: Session, user_id: int, conversation_id: int,
         return False
     conversation.title = " ".join(_storable(title).split())[:200] or conversation.title
     session.add(conversation)
+    return True
+
+
+def set_pinned(*, session: Session, user_id: int, conversation_id: int, pinned: bool) -> bool:
+    """Pin or unpin the user's conversation; False when it is not theirs."""
+    conversation = get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
+    if conversation is None:
+        return False
+    if pinned != (conversation.pinned_at is not None):
+        conversation.pinned_at = utcnow() if pinned else None
+        session.add(conversation)
     return True
 
 

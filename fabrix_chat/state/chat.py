@@ -58,6 +58,7 @@ class ConversationItem:
     group: str = ""
     group_start: bool = False
     time: str = ""
+    pinned: bool = False
 
 
 @dataclasses.dataclass
@@ -97,7 +98,8 @@ def date_group(when: datetime, now: datetime) -> str:
 def conversation_items(
     conversations: list[Conversation], lang: str, now: datetime | None = None
 ) -> list[ConversationItem]:
-    """Sidebar rows, newest first, each group's first row marked so its heading is shown once."""
+    """Sidebar rows in the list's order (pinned first), each group's first row marked so its
+    heading is shown once; pinned rows form the group "Pinned"."""
     now = now or datetime.now(UTC)
     items: list[ConversationItem] = []
     previous = ""
@@ -105,9 +107,11 @@ def conversation_items(
         updated = conversation.updated_at
         if updated.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
             updated = updated.replace(tzinfo=UTC)
-        group = date_group(updated, now)
+        pinned = conversation.pinned_at is not None
+        day = date_group(updated, now)
+        group = "pinned" if pinned else day
         local = updated.astimezone()
-        time_label = local.strftime("%H:%M") if group == "today" else local.strftime("%Y-%m-%d")
+        time_label = local.strftime("%H:%M") if day == "today" else local.strftime("%Y-%m-%d")
         items.append(
             ConversationItem(
                 id=conversation.id or 0,
@@ -115,6 +119,7 @@ def conversation_items(
                 group=i18n.t(group, lang),
                 group_start=group != previous,
                 time=time_label,
+                pinned=pinned,
             )
         )
         previous = group

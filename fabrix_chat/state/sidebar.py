@@ -107,6 +107,19 @@ class SidebarState(ChatState):
             return rx.redirect("/chat")
 
     @rx.event
+    async def toggle_pin(self, conversation_id: int):
+        """A row's Pin chat / Unpin chat (the user's own chats only)."""
+        conversation, redirect = await self._row_conversation(conversation_id)
+        if conversation is None:
+            return redirect
+        user = await self._current_user()
+        pinned = conversation.pinned_at is None
+        ok = await run_db(conv_repo.set_pinned, user_id=user.id, conversation_id=conversation.id, pinned=pinned)
+        if not ok:  # deleted meanwhile
+            await self._alert_key("conversation_not_found")
+        await self._refresh(user.id)
+
+    @rx.event
     async def ask_rename(self, conversation_id: int):
         """A row's Rename chat: open the dialog with the current title (the user's own chats only)."""
         conversation, redirect = await self._row_conversation(conversation_id)

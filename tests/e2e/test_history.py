@@ -86,6 +86,33 @@ def test_titles_rename_search_and_delete(page, app_server):
     expect(page.locator(QUESTION)).to_have_count(0)
 
 
+def test_a_pinned_chat_sits_under_pinned_at_the_top_until_unpinned(page, app_server):
+    sign_up(page, app_server.url)
+    ask_and_wait(page, "Project Falcon notes")
+    new_chat(page)
+    ask_and_wait(page, "Coffee machine manual")
+    links = page.get_by_role("link", name=re.compile("Project Falcon|Coffee machine"))
+    expect(links.nth(0)).to_have_accessible_name("Coffee machine manual")
+    expect(page.get_by_role("heading", name="Pinned")).to_have_count(0)
+
+    row_button(page, "Project Falcon notes", "Pin chat").click()
+    pinned = page.get_by_role("heading", name="Pinned")
+    expect(pinned).to_be_visible()
+    expect(links.nth(0)).to_have_accessible_name("Project Falcon notes")
+    # The heading comes first, then the pinned chat, then the others under their date.
+    nav = page.get_by_role("navigation", name="Conversations")
+    text = nav.inner_text()
+    assert text.index("Pinned") < text.index("Project Falcon notes") < text.index("Today") < text.index("Coffee")
+    # Still pinned after a reload (stored), and keyboard-usable: the row's button is a real button.
+    page.reload()
+    expect(page.get_by_role("heading", name="Pinned")).to_be_visible()
+    unpin = row_button(page, "Project Falcon notes", "Unpin chat")
+    unpin.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Pinned")).to_have_count(0)
+    expect(links.nth(0)).to_have_accessible_name("Coffee machine manual")
+
+
 def test_deleting_the_open_conversation_goes_back_to_a_new_chat(page, app_server):
     sign_up(page, app_server.url)
     ask_and_wait(page, "Short lived chat")

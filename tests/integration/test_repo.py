@@ -320,6 +320,34 @@ def test_conversations_listed_by_last_activity(db):
     assert titles(conv.list_conversations(session=db, user_id=alice.id, limit=2)) == ["first", "third"]
 
 
+def test_pinned_conversations_come_first_each_part_by_last_activity_and_only_the_owner_pins(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    base = utcnow() - timedelta(hours=1)
+    chats = {t: add_conversation(db, alice, t) for t in ("a", "b", "c", "d")}
+    for minutes, conversation in enumerate(chats.values()):
+        set_updated(db, conversation, base + timedelta(minutes=minutes))
+    db.commit()
+    for title in ("a", "c"):
+        assert conv.set_pinned(session=db, user_id=alice.id, conversation_id=chats[title].id, pinned=True)
+    db.commit()
+    assert titles(conv.list_conversations(session=db, user_id=alice.id)) == ["c", "a", "d", "b"]
+    page, more = conv.list_conversation_page(session=db, user_id=alice.id, limit=3)
+    assert titles(page) == ["c", "a", "d"] and more
+    # Activity still orders the pinned part.
+    conv.add_message(session=db, user_id=alice.id, conversation_id=chats["a"].id, role="user", content="again")
+    db.commit()
+    assert titles(conv.list_conversations(session=db, user_id=alice.id)) == ["a", "c", "d", "b"]
+    # Another user's id changes nothing; pinning twice keeps the first time; unpinning puts it back.
+    assert not conv.set_pinned(session=db, user_id=bob.id, conversation_id=chats["b"].id, pinned=True)
+    pinned_at = chats["c"].pinned_at
+    assert conv.set_pinned(session=db, user_id=alice.id, conversation_id=chats["c"].id, pinned=True)
+    assert chats["c"].pinned_at == pinned_at
+    assert conv.set_pinned(session=db, user_id=alice.id, conversation_id=chats["a"].id, pinned=False)
+    db.commit()
+    assert titles(conv.list_conversations(session=db, user_id=alice.id)) == ["c", "a", "d", "b"]
+    assert titles(conv.list_conversations(session=db, user_id=alice.id, query="a")) == ["a"]
+
+
 def test_search_finds_title_or_message_text_in_any_case(db):
     alice, bob = add_user(db, "alice"), add_user(db, "bob")
     add_conversation(db, alice, "Quarterly REPORT")
@@ -803,8 +831,18 @@ def test_migration_0003_adds_the_heartbeat_to_an_existing_database(empty_db_url)
         migrate(empty_db_url, "upgrade", "0002")
         with Session(engine) as session:
             alice = add_user(session)
-            chat = conv.create_conversation(session=session, user_id=alice.id, title="before")
-            # The messages table as 0002 has it: the model now has columns this database lacks.
+            # The tables as 0002 has them: the models now have columns this database lacks.
+            conversations_0002 = sa.table(
+                "conversations",
+                *(sa.column(name) for name in ("id", "user_id", "title", "agent_id")),
+                sa.column("created_at", UTCDateTime()),
+                sa.column("updated_at", UTCDateTime()),
+            )
+            chat_id = session.execute(
+                conversations_0002.insert()
+                .values(user_id=alice.id, title="before", agent_id="", created_at=utcnow(), updated_at=utcnow())
+                .returning(conversations_0002.c.id)
+            ).scalar_one()
             plain = (
                 "conversation_id",
                 "seq",
@@ -821,7 +859,7 @@ def test_migration_0003_adds_the_heartbeat_to_an_existing_database(empty_db_url)
                 sa.column("created_at", UTCDateTime()),
                 sa.column("updated_at", UTCDateTime()),
             )
-            row = dict(conversation_id=chat.id, seq=0, role="assistant", content="half", status="streaming")
+            row = dict(conversation_id=chat_id, seq=0, role="assistant", content="half", status="streaming")
             row |= dict(error="", attachment_name="", attachment_size=0, created_at=utcnow(), updated_at=utcnow())
             session.execute(messages_0002.insert().values(**row))
             session.commit()

@@ -312,6 +312,31 @@ async def test_rename_of_another_users_conversation_is_not_found(app_db, two_use
     shows_nothing_of_alice(tab)
 
 
+async def test_pinning_another_users_conversation_is_not_found(app_db, two_users):
+    tab = Tab(two_users["b_token"])
+    await tab.run(SidebarState.toggle_pin, two_users["secret"])
+    assert tab.chat.alert_text == NOT_FOUND
+    with Session(app_db) as session:
+        assert session.get(Conversation, two_users["secret"]).pinned_at is None
+    shows_nothing_of_alice(tab)
+
+
+async def test_a_pinned_chat_heads_the_list_under_pinned_until_unpinned(app_db, two_users):
+    other = conversation_of(app_db, two_users["a"], "Newer chat", [("user", "hi"), ("assistant", "hello")])
+    tab = Tab(two_users["a_token"])
+    await tab.run(ChatState.load_page)
+    assert [c.title for c in tab.sidebar.conversations] == ["Newer chat", "Alice's merger plan"]
+    await tab.run(SidebarState.toggle_pin, two_users["secret"])
+    rows = tab.sidebar.conversations
+    assert [(c.title, c.group, c.group_start, c.pinned) for c in rows] == [
+        ("Alice's merger plan", "Pinned", True, True),
+        ("Newer chat", "Today", True, False),
+    ]
+    await tab.run(SidebarState.toggle_pin, two_users["secret"])
+    assert [c.id for c in tab.sidebar.conversations] == [other, two_users["secret"]]
+    assert not any(c.pinned for c in tab.sidebar.conversations)
+
+
 async def test_agent_choice_for_another_users_conversation_is_not_found(app_db, two_users):
     before = snapshot(app_db, two_users["secret"])
     tab = Tab(two_users["b_token"])
