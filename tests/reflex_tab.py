@@ -120,6 +120,16 @@ def js_of(event) -> str:
     return ""
 
 
+def download_of(event) -> tuple[str, str]:
+    """(file name, text) of an rx.download event whose data Reflex put in a base64 data: URL."""
+    import base64
+
+    args = {name._js_expr: value._var_value for name, value in getattr(event, "args", ())}
+    header, _, payload = str(args.get("url", "")).partition(",")
+    assert header.startswith("data:") and header.endswith(";base64"), header
+    return str(args.get("filename", "")), base64.b64decode(payload).decode("utf-8")
+
+
 def redirect_path(events) -> str | None:
     """The path of the first rx.redirect in `events` (one event or a list), or None."""
     for event in events if isinstance(events, list) else [events]:

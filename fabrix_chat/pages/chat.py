@@ -29,7 +29,19 @@ def main_header() -> rx.Component:
             rx.cond(ConversationState.conversation_title != "", ConversationState.conversation_title, tr("app_name")),
             class_name="main-title",
         ),
+        rx.cond(ConversationState.conversation_id != 0, export_menu()),
         class_name="main-header",
+    )
+
+
+def export_menu() -> rx.Component:
+    """`Export chat`: `Markdown` (a .md file) or `Print` (the browser's dialog, "Save as PDF")."""
+    return rx.menu.root(
+        rx.menu.trigger(icon_button("download", tr("export_chat"), class_name="header-action")),
+        rx.menu.content(
+            rx.menu.item(tr("export_markdown"), on_select=ConversationState.export_markdown),
+            rx.menu.item(tr("export_print"), on_select=ConversationState.print_chat),
+        ),
     )
 
 

@@ -21,6 +21,7 @@ from fabrix_chat.models import Role, Status
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.services import answers
 from fabrix_chat.services import chat as chat_service
+from fabrix_chat.services import export as export_service
 from fabrix_chat.services import files as file_service
 from fabrix_chat.services.files import StoredFile
 from fabrix_chat.state.chat import MAX_MESSAGE_CHARS, ChatState, MessageView, message_view
@@ -149,6 +150,53 @@ class ConversationState(ChatState):
         rows, earlier = loaded
         page.messages = [message_view(m) for m in rows] + page.messages
         page._set(has_earlier=earlier)
+
+    # --- export ------------------------------------------------------------------------
+
+    async def _whole(self):
+        """(the user, the open conversation, all its messages), or (None, None, None) after
+        saying "not found" (not the user's, or deleted meanwhile), or a redirect to log in."""
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        if not self.conversation_id:
+            return None, None, None
+        found = await run_db(export_service.load, user_id=user.id, conversation_id=self.conversation_id)
+        if found is None:
+            await self._alert_key("conversation_not_found")
+            return None, None, None
+        return user, *found
+
+    @rx.event
+    async def export_markdown(self):
+        """`Export chat` -> `Markdown`: the whole conversation as a .md file."""
+        from fabrix_chat.state.agents import AgentState
+
+        whole = await self._whole()
+        if not isinstance(whole, tuple):
+            return whole
+        _user, conversation, messages = whole
+        if conversation is None:
+            return None
+        agents = (await self.get_state(AgentState)).agents
+        agent = next((a.label for a in agents if a.id == conversation.agent_id), conversation.agent_id)
+        text = export_service.conversation_markdown(conversation, messages, agent, await self._lang_now())
+        return rx.download(data=text, filename=export_service.export_filename(conversation))
+
+    @rx.event
+    async def print_chat(self):
+        """`Export chat` -> `Print`: the whole conversation on the page, then the browser's print
+        dialog (the print stylesheet leaves out the sidebar and the composer)."""
+        whole = await self._whole()
+        if not isinstance(whole, tuple):
+            return whole
+        _user, conversation, messages = whole
+        if conversation is None:
+            return None
+        shown = {m.id for m in self.added}
+        (await self._page())._set(messages=[message_view(m) for m in messages if m.id not in shown], has_earlier=False)
+        # Printed once the page has drawn them (two frames later).
+        return rx.call_script("requestAnimationFrame(() => requestAnimationFrame(() => window.print()))")
 
     # --- asking ------------------------------------------------------------------------
 

@@ -113,6 +113,32 @@ def test_a_pinned_chat_sits_under_pinned_at_the_top_until_unpinned(page, app_ser
     expect(links.nth(0)).to_have_accessible_name("Coffee machine manual")
 
 
+def test_export_chat_as_markdown_and_print(page, app_server):
+    sign_up(page, app_server.url)
+    ask_and_wait(page, "Export me with a table")
+    page.get_by_role("button", name="Export chat").click()
+    with page.expect_download() as download:
+        page.get_by_role("menuitem", name="Markdown").click()
+    name = download.value.suggested_filename
+    text = open(download.value.path(), encoding="utf-8").read()
+    assert name.startswith("Export me with a table") and name.endswith(".md"), name
+    assert text.startswith("# Export me with a table\n") and "## You · " in text and "## Assistant · " in text
+    assert "- Agent: General Assistant" in text
+
+    # Print: the browser's dialog (stubbed here) over a page that shows the conversation alone.
+    page.evaluate("window.__printed = 0; window.print = () => { window.__printed += 1; }")
+    page.get_by_role("button", name="Export chat").click()
+    page.get_by_role("menuitem", name="Print").click()
+    page.wait_for_function("window.__printed === 1")
+    page.emulate_media(media="print")
+    expect(page.get_by_role("textbox", name="Message")).to_be_hidden()
+    expect(page.get_by_role("button", name="New chat")).to_be_hidden()
+    expect(page.locator(QUESTION).last).to_be_visible()
+    expect(page.locator(ANSWER).last).to_be_visible()
+    page.emulate_media(media="screen")
+    expect(page.get_by_role("textbox", name="Message")).to_be_visible()
+
+
 def test_deleting_the_open_conversation_goes_back_to_a_new_chat(page, app_server):
     sign_up(page, app_server.url)
     ask_and_wait(page, "Short lived chat")

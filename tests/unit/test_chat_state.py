@@ -40,7 +40,7 @@ from fabrix_chat.state.conversation import ConversationState, MessagePageState
 from fabrix_chat.state.live_answer import LiveAnswerState
 from fabrix_chat.state.sidebar import SidebarState
 from tests import reflex_tab
-from tests.reflex_tab import js_of
+from tests.reflex_tab import download_of, js_of
 
 AGENTS = [
     Agent(id="520e8dd8-3b9c-4f1e-8a6d-1c2b3d4e5f60", label="General Assistant"),
@@ -335,6 +335,25 @@ async def test_a_pinned_chat_heads_the_list_under_pinned_until_unpinned(app_db, 
     await tab.run(SidebarState.toggle_pin, two_users["secret"])
     assert [c.id for c in tab.sidebar.conversations] == [other, two_users["secret"]]
     assert not any(c.pinned for c in tab.sidebar.conversations)
+
+
+async def test_exporting_another_users_conversation_is_not_found_and_sends_nothing(app_db, two_users):
+    tab = Tab(two_users["b_token"])
+    tab.conversation.conversation_id = two_users["secret"]  # forged into B's state
+    for handler in (ConversationState.export_markdown, ConversationState.print_chat):
+        result = await tab.run(handler)
+        assert result is None and tab.chat.alert_text == NOT_FOUND
+        assert "BLUE-HERON" not in tab.held()
+
+
+async def test_exporting_own_conversation_downloads_it_whole(app_db, two_users):
+    tab = Tab(two_users["a_token"], f"/chat/{two_users['secret']}")
+    await tab.run(AgentState.load_agents)  # as the page does on load
+    tab.conversation.conversation_id = two_users["secret"]
+    name, text = download_of(await tab.run(ConversationState.export_markdown))
+    assert name.startswith("Alice's merger plan ") and name.endswith(".md")
+    assert text.startswith("# Alice's merger plan\n") and "The code is BLUE-HERON-42." in text
+    assert "- Agent: Code Helper" in text  # the agent's name, from the agent list
 
 
 async def test_agent_choice_for_another_users_conversation_is_not_found(app_db, two_users):
