@@ -69,8 +69,32 @@
     },
   };
 
+  // Gemini's shortcuts (the Keyboard shortcuts dialog lists them): the elements they work are
+  // marked with data-shortcut, so the keys do what a click or a focus there would.
+  function marked(name) { return document.querySelector('[data-shortcut="' + name + '"]'); }
+  function inTextField(el) {
+    return !!el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
   document.addEventListener("keydown", function (event) {
-    if (event.key !== "Escape" || event.defaultPrevented) return;
+    if (event.defaultPrevented) return;
+    var key = (event.key || "").toLowerCase();
+    var mod = event.ctrlKey || event.metaKey;
+    var target = null;
+    if (mod && event.shiftKey && key === "o") target = marked("new-chat");
+    else if (mod && !event.shiftKey && key === "k") { target = marked("search"); if (target) target.focus(); }
+    else if (event.shiftKey && key === "escape") { target = document.getElementById("composer-input"); if (target) target.focus(); }
+    else if (mod && event.shiftKey && key === "c") {
+      var copies = document.querySelectorAll('[data-shortcut="copy-answer"]');
+      target = copies.length ? copies[copies.length - 1] : null;
+    } else if (event.key === "?" && !mod && !inTextField(event.target)) target = marked("shortcuts");
+    else return;
+    if (!target) return;
+    event.preventDefault();
+    if (target.tagName === "BUTTON") target.click();
+  }, true);
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || event.shiftKey || event.defaultPrevented) return;
     // Esc inside an open dialog closes the dialog; it does not stop the answer.
     if (event.target && event.target.closest && event.target.closest("[role=dialog],[role=alertdialog]")) return;
     var stop = document.getElementById("stop-button");

@@ -149,11 +149,20 @@ def assistant_message(message: MessageView) -> rx.Component:
             ),
             rx.cond(note != "", rx.el.div(note, class_name="message-note")),
             rx.el.div(
-                icon_button(
-                    "copy",
-                    tr("copy_message"),
-                    rx.cond(message.live, _copy_buffered(message.id), rx.set_clipboard(message.content)),
-                    small=True,
+                # One button or the other: an answer shown from the page's buffer copies from there
+                # (a cond inside on_click would run both, writing the clipboard twice).
+                rx.cond(
+                    message.live,
+                    icon_button(
+                        "copy", tr("copy_message"), _copy_buffered(message.id), small=True, data_shortcut="copy-answer"
+                    ),
+                    icon_button(
+                        "copy",
+                        tr("copy_message"),
+                        rx.set_clipboard(message.content),
+                        small=True,
+                        data_shortcut="copy-answer",
+                    ),
                 ),
                 rx.cond(
                     (message.seq == ConversationState.last_answer_seq) & ~BUSY,

@@ -96,6 +96,7 @@ def sidebar_footer() -> rx.Component:
         rx.el.div(
             language_button(),
             theme_button(),
+            icon_button("keyboard", tr("keyboard_shortcuts"), UIState.open_shortcuts, data_shortcut="shortcuts"),
             class_name="footer-settings",
         ),
         rx.el.div(
@@ -116,6 +117,7 @@ def new_chat_button() -> rx.Component:
         aria_label=tr("new_chat"),
         title=tr("new_chat"),
         type="button",
+        data_shortcut="new-chat",
         on_click=[SidebarState.new_chat, UIState.after_navigation],
         class_name="new-chat",
     )
@@ -143,6 +145,7 @@ def sidebar() -> rx.Component:
                     type="search",
                     aria_label=tr("search_chats"),
                     placeholder=tr("search_chats"),
+                    data_shortcut="search",
                     value=SidebarState.search_query,
                     on_change=SidebarState.set_search_query.debounce(300),
                     class_name="text-input search-input",
@@ -207,4 +210,40 @@ def dialogs() -> rx.Component:
         open=SidebarState.rename_id != 0,
         on_open_change=lambda _open: SidebarState.cancel_rename,
     )
-    return rx.fragment(delete, rename)
+    return rx.fragment(delete, rename, shortcuts_dialog())
+
+
+# (keys, i18n key of what they do); Ctrl is ⌘ on a Mac.
+SHORTCUTS = (
+    ("Ctrl/⌘ + Shift + O", "shortcut_new_chat"),
+    ("Ctrl/⌘ + K", "shortcut_search"),
+    ("Shift + Esc", "shortcut_composer"),
+    ("Ctrl/⌘ + Shift + C", "shortcut_copy_answer"),
+    ("Esc", "shortcut_stop"),
+    ("?", "shortcut_help"),
+)
+
+
+def shortcuts_dialog() -> rx.Component:
+    """What `?` (outside a text field) and the `Keyboard shortcuts` button open (assets/chat.js)."""
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(tr("keyboard_shortcuts")),
+            rx.el.table(
+                rx.el.tbody(
+                    *[
+                        rx.el.tr(rx.el.td(rx.el.kbd(keys), class_name="shortcut-keys"), rx.el.td(tr(key)))
+                        for keys, key in SHORTCUTS
+                    ]
+                ),
+                class_name="shortcuts",
+            ),
+            rx.el.div(
+                rx.dialog.close(text_button(tr("close"), kind="primary")),
+                class_name="dialog-actions",
+            ),
+            class_name="dialog-card",
+        ),
+        open=UIState.shortcuts_open,
+        on_open_change=UIState.set_shortcuts_open,
+    )

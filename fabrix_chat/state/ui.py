@@ -22,6 +22,7 @@ SIDEBAR_SHOWN_JS = (
 class UIState(rx.State):
     lang: str = rx.LocalStorage("en", name="fabrix_lang", sync=True)
     sidebar: str = "auto"
+    shortcuts_open: bool = False  # the Keyboard shortcuts dialog
 
     @rx.var
     def strings(self) -> dict[str, str]:
@@ -31,6 +32,14 @@ class UIState(rx.State):
     def next_lang_name(self) -> str:
         """The name of the language the switch changes to, written in that language."""
         return "English" if self.lang == "ko" else "한국어"
+
+    @rx.event
+    def open_shortcuts(self):
+        self.shortcuts_open = True
+
+    @rx.event
+    def set_shortcuts_open(self, is_open: bool):
+        self.shortcuts_open = bool(is_open)
 
     @rx.event
     def set_lang(self, lang: str):

@@ -351,3 +351,43 @@ def test_a_lost_connection_or_a_reload_in_the_middle_of_an_answer_loses_and_doub
     saved = page.locator(ANSWER).last.text_content() or ""
     assert " ".join(streamed.split()) == " ".join(saved.split())
     assert streamed.count("a demo answer from the emulator") == 1
+
+
+def test_keyboard_shortcuts_work_and_are_listed(page, app_server):
+    sign_up(page, app_server.url)
+    ask_and_wait(page, "Shortcut check")
+    expect(page).to_have_url(re.compile(r"/chat/\d+$"))
+    page.evaluate(
+        "window.__copied = []; navigator.clipboard.writeText = (t) => { window.__copied.push(t); return Promise.resolve(); }"
+    )
+    search = page.get_by_role("searchbox", name="Search chats")
+    page.keyboard.press("Control+k")
+    expect(search).to_be_focused()
+    page.keyboard.press("Shift+Escape")
+    expect(composer(page)).to_be_focused()
+    page.keyboard.press("Control+Shift+c")
+    page.wait_for_function("window.__copied.some((t) => typeof t === 'string' && t.includes('Shortcut check'))")
+    copied = page.evaluate("window.__copied.filter((t) => typeof t === 'string').pop()")
+    assert copied.startswith("## Shortcut check")  # the last answer's own markdown
+
+    # `?` in a text field is a character; outside one it opens the list.
+    page.keyboard.type("?")
+    expect(composer(page)).to_have_value("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_have_count(0)
+    composer(page).fill("")
+    page.locator("h1").click()
+    page.keyboard.press("?")
+    dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(dialog).to_be_visible()
+    for text in ("Ctrl/⌘ + Shift + O", "New chat", "Ctrl/⌘ + K", "Shift + Esc", "Copy the last answer"):
+        expect(dialog).to_contain_text(text)
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    page.get_by_role("button", name="Keyboard shortcuts").click()
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+
+    page.keyboard.press("Control+Shift+o")
+    expect(page).to_have_url(re.compile(r"/chat/?$"))
+    expect(page.get_by_text("How can I help you today?")).to_be_visible()
