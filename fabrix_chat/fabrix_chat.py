@@ -26,7 +26,7 @@ from fabrix_chat.services import maintenance
 from fabrix_chat.state.admin import AdminState
 from fabrix_chat.state.auth import AuthState
 from fabrix_chat.state.chat import ChatState
-from fabrix_chat.web import SecurityMiddleware, extra_routes
+from fabrix_chat.web import SecurityMiddleware, dev_same_site_script, extra_routes
 
 log = logging.getLogger("fabrix_chat")
 
@@ -114,7 +114,10 @@ async def lifespan():
 
 app = rx.App(
     stylesheets=["/styles.css"],
-    head_components=[rx.el.meta(name="viewport", content="width=device-width, initial-scale=1")],
+    head_components=[
+        rx.el.meta(name="viewport", content="width=device-width, initial-scale=1"),
+        *([rx.script(script)] if (script := dev_same_site_script()) else []),
+    ],
     api_transformer=[extra_routes(), SecurityMiddleware],
 )
 app.register_lifespan_task(lifespan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -127,6 +128,29 @@ def page_url(path: str) -> str:
 
         return (get_config().deploy_url or "").rstrip("/") + path
     return path
+
+
+def dev_same_site_script() -> str:
+    """Development mode only: a page opened on another loopback name than the front end's own
+    (http://127.0.0.1:3000 for http://localhost:3000) moves to that name. The back end's routes
+    (sign-in, the session cookie) are on the front end's site; from another one the browser calls
+    them cross-site, and sign-in is refused. "" in service mode, where page and back end share
+    one origin."""
+    if not _is_dev_mode():
+        return ""
+    from urllib.parse import urlsplit
+
+    from reflex_base.config import get_config
+
+    host = urlsplit(get_config().deploy_url or "").hostname or ""
+    if host not in ("localhost", "127.0.0.1", "::1"):
+        return ""
+    return (
+        "(function () { var host = " + json.dumps(host) + "; var loopback = ['localhost', '127.0.0.1', '[::1]'];"
+        " if (location.hostname !== host && loopback.indexOf(location.hostname) >= 0) {"
+        " location.replace(location.protocol + '//' + host + (location.port ? ':' + location.port : '')"
+        " + location.pathname + location.search + location.hash); } })();"
+    )
 
 
 def route_url(path: str) -> str:

@@ -141,6 +141,10 @@ def test_development_mode_starts_once_and_reloads_once_per_code_change(clone, la
     dev.wait_for(f"{url}/login", 300)
     ready = time.monotonic()
 
+    # Opened as http://127.0.0.1 (as some newcomers type it), the page moves to the front end's
+    # own name, so signing in (a route of the back end on that site) is not a cross-site call.
+    page.goto(f"http://127.0.0.1:{front}/login")
+    page.wait_for_url(re.compile(rf"^http://localhost:{front}/login"))
     username = sign_up(page, url)
     ask_and_see_the_answer_end(page, "Explain Python decorators #fault:slow")
     # What the app writes at run time (here, also files a watcher would take for code) is
