@@ -96,6 +96,10 @@ class Message(SQLModel, table=True):
     # alive, so a starting instance stops only answers nobody is writing any more. Cleared at the end.
     owner: str = Field(default="", max_length=64)
     heartbeat_at: datetime | None = None
+    # The asker's verdict on an answer: 1 Good answer, -1 Bad answer (with an optional comment), 0 none.
+    feedback: int = 0
+    feedback_comment: str = Field(default="", max_length=1000)
+    feedback_at: datetime | None = None
 
 
 class UsageRecord(SQLModel, table=True):

@@ -117,6 +117,53 @@ def user_message(message: MessageView) -> rx.Component:
     )
 
 
+def _feedback_buttons(message: MessageView) -> rx.Component:
+    """`Good answer` / `Bad answer` toggles (aria-pressed) on a finished answer."""
+    return rx.fragment(
+        icon_button(
+            "thumbs-up",
+            tr("good_answer"),
+            ConversationState.toggle_feedback(message.id, 1),
+            small=True,
+            aria_pressed=rx.cond(message.feedback > 0, "true", "false"),
+        ),
+        icon_button(
+            "thumbs-down",
+            tr("bad_answer"),
+            ConversationState.toggle_feedback(message.id, -1),
+            small=True,
+            aria_pressed=rx.cond(message.feedback < 0, "true", "false"),
+        ),
+    )
+
+
+def _feedback_comment(message: MessageView) -> rx.Component:
+    """After Bad answer: an optional comment, sent with `Send feedback`."""
+    return rx.cond(
+        ConversationState.feedback_open_id == message.id,
+        rx.el.form(
+            rx.el.label(
+                rx.el.span(tr("feedback_comment"), class_name="field-label"),
+                rx.el.textarea(
+                    name="comment",
+                    placeholder=tr("feedback_comment_hint"),
+                    max_length=1000,
+                    rows=2,
+                    class_name="text-input",
+                ),
+            ),
+            rx.el.div(
+                text_button(tr("cancel"), ConversationState.close_feedback),
+                text_button(tr("send_feedback"), kind="primary", type="submit"),
+                class_name="dialog-actions",
+            ),
+            on_submit=ConversationState.send_feedback,
+            reset_on_submit=True,
+            class_name="feedback-form",
+        ),
+    )
+
+
 def assistant_message(message: MessageView) -> rx.Component:
     # This tab's last live answer shows how it ended from LiveAnswerState (see state/live_answer.py);
     # while it streams, streaming_message() shows it instead.
@@ -168,8 +215,10 @@ def assistant_message(message: MessageView) -> rx.Component:
                     (message.seq == ConversationState.last_answer_seq) & ~BUSY,
                     icon_button("refresh-cw", tr("regenerate_answer"), ConversationState.regenerate, small=True),
                 ),
+                rx.cond(status != Status.STREAMING, _feedback_buttons(message)),
                 class_name="message-actions",
             ),
+            _feedback_comment(message),
             style={"flex": "1", "min_width": "0"},
         ),
         class_name="message",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, delete, select
 
-from fabrix_chat.models import Conversation, Message, Status, utcnow
+from fabrix_chat.models import Conversation, Message, Role, Status, utcnow
 
 TITLE_LENGTH = 30
 LIKE_ESCAPE = "\\"
@@ -108,6 +108,25 @@ def set_pinned(*, session: Session, user_id: int, conversation_id: int, pinned: 
     if pinned != (conversation.pinned_at is not None):
         conversation.pinned_at = utcnow() if pinned else None
         session.add(conversation)
+    return True
+
+
+FEEDBACK_COMMENT_LIMIT = 1000
+
+
+def set_feedback(*, session: Session, user_id: int, message_id: int, value: int, comment: str = "") -> bool:
+    """The user's verdict on one of their finished answers: 1 good, -1 bad (with `comment`), 0 none.
+    False when the message is not such an answer of the user's."""
+    message = session.get(Message, message_id)
+    if message is None or message.role != Role.ASSISTANT or message.status == Status.STREAMING:
+        return False
+    if get_conversation(session=session, user_id=user_id, conversation_id=message.conversation_id) is None:
+        return False
+    value = max(-1, min(1, int(value)))
+    message.feedback = value
+    message.feedback_comment = _storable(comment)[:FEEDBACK_COMMENT_LIMIT].strip() if value < 0 else ""
+    message.feedback_at = utcnow() if value else None
+    session.add(message)
     return True
 
 

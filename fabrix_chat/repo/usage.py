@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, literal_column
 from sqlmodel import Session, col, select
 
-from fabrix_chat.models import UsageRecord, utcnow
+from fabrix_chat.models import Conversation, Message, UsageRecord, User, utcnow
 
 
 def record_usage(
@@ -95,4 +96,38 @@ def usage_totals(
             "avg_latency_ms": round(float(row.avg_latency_ms)),
         }
         for row in session.exec(stmt)
+    ]
+
+
+# --- feedback on answers (Good answer / Bad answer) --------------------------------------------
+
+
+def feedback_by_agent(*, session: Session, days: int) -> list[dict[str, Any]]:
+    """Good and bad verdicts given in the last `days` days, per agent, most verdicts first."""
+    since = utcnow() - timedelta(days=days)
+    good = func.sum(case((col(Message.feedback) > 0, 1), else_=0))
+    bad = func.sum(case((col(Message.feedback) < 0, 1), else_=0))
+    stmt = (
+        select(Conversation.agent_id, good, bad)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .where(col(Message.feedback) != 0, col(Message.feedback_at) >= since)
+        .group_by(Conversation.agent_id)
+        .order_by((good + bad).desc(), col(Conversation.agent_id))
+    )
+    return [{"agent": agent or "", "good": int(g or 0), "bad": int(b or 0)} for agent, g, b in session.exec(stmt)]
+
+
+def recent_feedback_comments(*, session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest comments given with Bad answer: who, on which conversation, when, what."""
+    stmt = (
+        select(Message.feedback_comment, Message.feedback_at, Conversation.id, Conversation.title, User.username)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .join(User, col(User.id) == col(Conversation.user_id))
+        .where(col(Message.feedback) < 0, col(Message.feedback_comment) != "")
+        .order_by(col(Message.feedback_at).desc(), col(Message.id).desc())
+        .limit(limit)
+    )
+    return [
+        {"comment": comment, "at": at, "conversation_id": cid, "title": title, "username": username}
+        for comment, at, cid, title, username in session.exec(stmt)
     ]

@@ -49,6 +49,7 @@ class MessageView:
     live: bool = False
     parts: int = 0  # how many batches such an answer was sent (the page checks it has them all)
     note: str = ""  # a quiet line under the answer (older turns left out of its history)
+    feedback: int = 0  # 1 Good answer, -1 Bad answer, 0 none
 
 
 @dataclasses.dataclass
@@ -78,6 +79,7 @@ def message_view(message: Message) -> MessageView:
         error=message.error,
         attachment_name=message.attachment_name,
         attachment_size=size_label(message.attachment_size),
+        feedback=message.feedback,
     )
 
 

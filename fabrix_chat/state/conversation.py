@@ -55,6 +55,7 @@ class ConversationState(ChatState):
     last_answer_seq: int = -1  # the last answer (the one Regenerate replaces)
     editing_seq: int = -1
     edit_text: str = ""
+    feedback_open_id: int = 0  # the answer whose Bad answer comment field is open
 
     async def _page(self) -> MessagePageState:
         return await self.get_state(MessagePageState)
@@ -150,6 +151,51 @@ class ConversationState(ChatState):
         rows, earlier = loaded
         page.messages = [message_view(m) for m in rows] + page.messages
         page._set(has_earlier=earlier)
+
+    # --- feedback ----------------------------------------------------------------------
+
+    async def _set_feedback(self, message_id: int, value: int, comment: str = "") -> bool:
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return False
+        try:
+            wanted = int(message_id)
+        except (TypeError, ValueError):
+            wanted = 0
+        shown = next((m for m in await self._all() if m.id == wanted and m.role == Role.ASSISTANT), None)
+        saved = shown is not None and await run_db(
+            conv_repo.set_feedback, user_id=user.id, message_id=wanted, value=value, comment=comment
+        )
+        if not saved:
+            await self._alert_key("conversation_not_found")
+            return False
+        page = await self._page()
+        if any(m.id == wanted for m in page.messages):
+            page.messages = [dataclasses.replace(m, feedback=value) if m.id == wanted else m for m in page.messages]
+        else:
+            self.added = [dataclasses.replace(m, feedback=value) if m.id == wanted else m for m in self.added]
+        return True
+
+    @rx.event
+    async def toggle_feedback(self, message_id: int, value: int):
+        """`Good answer` (1) / `Bad answer` (-1) on a finished answer; pressed again, it is taken
+        back. Bad answer opens a field for an optional comment."""
+        shown = next((m for m in await self._all() if m.id == message_id), None)
+        value = 1 if int(value) > 0 else -1
+        new = 0 if shown is not None and shown.feedback == value else value
+        if await self._set_feedback(message_id, new):
+            self._set(feedback_open_id=message_id if new < 0 else 0)
+
+    @rx.event
+    async def send_feedback(self, form: dict):
+        """`Send feedback`: the comment with a Bad answer."""
+        comment = str(form.get("comment", "")) if isinstance(form, dict) else ""
+        if self.feedback_open_id and await self._set_feedback(self.feedback_open_id, -1, comment):
+            self._set(feedback_open_id=0)
+
+    @rx.event
+    def close_feedback(self):
+        self._set(feedback_open_id=0)
 
     # --- export ------------------------------------------------------------------------
 

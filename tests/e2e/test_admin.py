@@ -373,3 +373,41 @@ def test_preview_then_delete_old_conversations(browser, page, app_server, admin_
             "SELECT count(*) FROM conversations WHERE user_id = (SELECT id FROM users WHERE username = ?)", (username,)
         ).fetchone()[0]
     assert left == 0
+
+
+def test_feedback_on_answers_reaches_the_usage_tab(browser, app_server, admin_user):
+    user = browser.new_context()
+    page = user.new_page()
+    sign_up(page, app_server.url)
+    ask(page, "Feedback target question")
+    answer = page.locator("article[data-message-role='assistant']").last
+    good = answer.get_by_role("button", name="Good answer")
+    bad = answer.get_by_role("button", name="Bad answer")
+    expect(good).to_have_attribute("aria-pressed", "false", timeout=60_000)
+    good.click()
+    expect(good).to_have_attribute("aria-pressed", "true")
+    bad.click()  # the other verdict replaces it
+    expect(bad).to_have_attribute("aria-pressed", "true")
+    expect(good).to_have_attribute("aria-pressed", "false")
+    answer.get_by_label("Comment").fill("The table is missing a column")
+    answer.get_by_role("button", name="Send feedback").click()
+    expect(answer.get_by_label("Comment")).to_have_count(0)
+    page.reload()  # stored
+    expect(
+        page.locator("article[data-message-role='assistant']").last.get_by_role("button", name="Bad answer")
+    ).to_have_attribute("aria-pressed", "true")
+    user.close()
+
+    admin = browser.new_context()
+    page = admin.new_page()
+    open_admin(page, app_server.url, admin_user)
+    open_tab(page, "Usage")
+    per_agent = page.get_by_role("table", name=re.compile("Good and bad answers per agent"))
+    # One bad verdict for the demo agent (its id: the conversation's agent).
+    expect(per_agent.get_by_role("row").nth(1)).to_contain_text("1")
+    comments = page.get_by_role("table", name="Recent comments on bad answers")
+    row = comments.get_by_role("row", name=re.compile("The table is missing a column"))
+    expect(row).to_be_visible()
+    row.get_by_role("button", name="Open").click()
+    expect(page.get_by_role("dialog")).to_contain_text("Feedback target question")
+    admin.close()

@@ -356,6 +356,48 @@ async def test_exporting_own_conversation_downloads_it_whole(app_db, two_users):
     assert "- Agent: Code Helper" in text  # the agent's name, from the agent list
 
 
+def stored_feedback(engine, conversation_id: int) -> list[tuple[str, int, str]]:
+    with Session(engine) as session:
+        rows = session.exec(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq))
+        return [(m.role, m.feedback, m.feedback_comment) for m in rows]
+
+
+async def test_feedback_on_another_users_answer_is_not_found_and_changes_nothing(app_db, two_users):
+    before = stored_feedback(app_db, two_users["secret"])
+    with Session(app_db) as session:
+        answer_id = session.exec(
+            select(Message.id).where(Message.conversation_id == two_users["secret"], Message.role == "assistant")
+        ).one()
+    tab = Tab(two_users["b_token"])
+    # As if B's page showed it (forged into B's state): the database still says whose it is.
+    tab.page.messages = [MessageView(id=answer_id, role="assistant", content="x")]
+    tab.conversation.feedback_open_id = answer_id
+    await tab.run(ConversationState.toggle_feedback, answer_id, -1)
+    await tab.run(ConversationState.send_feedback, {"comment": "pwned"})
+    assert tab.chat.alert_text == NOT_FOUND
+    assert stored_feedback(app_db, two_users["secret"]) == before
+
+
+async def test_good_and_bad_answer_toggle_and_a_comment_goes_with_bad(app_db, two_users):
+    tab = Tab(two_users["a_token"], f"/chat/{two_users['secret']}")
+    await tab.run(ChatState.load_page)
+    question, answer = tab.page.messages
+    await tab.run(ConversationState.toggle_feedback, answer.id, 1)
+    assert tab.page.messages[1].feedback == 1 and tab.conversation.feedback_open_id == 0
+    assert stored_feedback(app_db, two_users["secret"])[1] == ("assistant", 1, "")
+    await tab.run(ConversationState.toggle_feedback, answer.id, 1)  # pressed again: taken back
+    assert tab.page.messages[1].feedback == 0 and stored_feedback(app_db, two_users["secret"])[1][1] == 0
+    await tab.run(ConversationState.toggle_feedback, answer.id, -1)
+    assert tab.conversation.feedback_open_id == answer.id  # the comment field opens
+    await tab.run(ConversationState.send_feedback, {"comment": "  Wrong code \x00 " + "x" * 2000})
+    role, value, comment = stored_feedback(app_db, two_users["secret"])[1]
+    assert (role, value) == ("assistant", -1) and comment.startswith("Wrong code") and len(comment) <= 1000
+    assert tab.conversation.feedback_open_id == 0 and tab.page.messages[1].feedback == -1
+    # A question takes no verdict.
+    await tab.run(ConversationState.toggle_feedback, question.id, 1)
+    assert tab.chat.alert_text == NOT_FOUND and stored_feedback(app_db, two_users["secret"])[0][1] == 0
+
+
 async def test_agent_choice_for_another_users_conversation_is_not_found(app_db, two_users):
     before = snapshot(app_db, two_users["secret"])
     tab = Tab(two_users["b_token"])

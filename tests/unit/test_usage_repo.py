@@ -95,3 +95,45 @@ def test_no_usage_gives_no_rows(session: Session) -> None:
 def test_unknown_grouping_is_refused(session: Session) -> None:
     with pytest.raises(ValueError, match="group_by"):
         usage_totals(session=session, group_by="week", now=NOW)
+
+
+def test_feedback_is_counted_per_agent_and_the_newest_comments_come_first(session: Session) -> None:
+    from fabrix_chat.models import Conversation, Message, User
+    from fabrix_chat.repo.usage import feedback_by_agent, recent_feedback_comments
+
+    kim = User(username="kim", email="kim@example.com", password_hash="x")
+    session.add(kim)
+    session.flush()
+    now = datetime.now(UTC)
+    verdicts = [
+        ("code", 1, "", 1),
+        ("code", -1, "wrong", 2),
+        ("code", -1, "", 3),
+        ("docs", 1, "", 4),
+        ("docs", 1, "", 40),
+    ]
+    for seq, (agent, value, comment, days) in enumerate(verdicts):
+        chat = Conversation(user_id=kim.id, title=f"chat {seq}", agent_id=agent)
+        session.add(chat)
+        session.flush()
+        at = now - timedelta(days=days)
+        session.add(
+            Message(
+                conversation_id=chat.id,
+                seq=1,
+                role="assistant",
+                content="a",
+                feedback=value,
+                feedback_comment=comment,
+                feedback_at=at,
+            )
+        )
+        session.add(Message(conversation_id=chat.id, seq=2, role="assistant", content="no verdict"))
+    session.commit()
+    # The 40-day-old verdict is outside the 30 days; answers without one are not counted.
+    assert feedback_by_agent(session=session, days=30) == [
+        {"agent": "code", "good": 1, "bad": 2},
+        {"agent": "docs", "good": 1, "bad": 0},
+    ]
+    (only,) = recent_feedback_comments(session=session)
+    assert (only["comment"], only["username"], only["title"]) == ("wrong", "kim", "chat 1")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from fabrix_chat.components.admin.common import data_table, panel, refresh_button
-from fabrix_chat.state.admin.usage import AdminUsageState, GaugeUser, UsageRow
+from fabrix_chat.components.common import text_button
+from fabrix_chat.state.admin.conversations import AdminConversationsState
+from fabrix_chat.state.admin.usage import AdminUsageState, FeedbackComment, FeedbackRow, GaugeUser, UsageRow
 from fabrix_chat.state.ui import tr
 
 # SVG fill attributes cannot read CSS variables: the primary and error colours of styles.css.
@@ -110,6 +112,47 @@ def requests_chart() -> rx.Component:
     )
 
 
+def _feedback_cells(row: FeedbackRow) -> list[rx.Component]:
+    return [
+        rx.el.td(row.agent),
+        rx.el.td(row.good, class_name="admin-number"),
+        rx.el.td(row.bad, class_name="admin-number"),
+    ]
+
+
+def _comment_cells(row: FeedbackComment) -> list[rx.Component]:
+    return [
+        rx.el.td(row.when, class_name="admin-nowrap"),
+        rx.el.td(row.username),
+        rx.el.td(row.comment, class_name="admin-log-message"),
+        rx.el.td(
+            text_button(tr("admin_open"), AdminConversationsState.open_conversation(row.conversation_id), kind="small"),
+            aria_label=row.title,
+        ),
+    ]
+
+
+def feedback_panel() -> rx.Component:
+    """Good and bad verdicts per agent, and the newest comments with a link to their conversation."""
+    return panel(
+        tr("admin_feedback"),
+        data_table(
+            tr("admin_feedback_per_agent"),
+            ["agent", "admin_col_good", "admin_col_bad"],
+            AdminUsageState.feedback_by_agent,
+            _feedback_cells,
+            empty_key="admin_no_feedback",
+        ),
+        data_table(
+            tr("admin_feedback_comments"),
+            ["admin_col_when", "admin_col_user", "feedback_comment", "admin_col_actions"],
+            AdminUsageState.feedback_comments,
+            _comment_cells,
+            empty_key="admin_no_feedback",
+        ),
+    )
+
+
 def usage_tab() -> rx.Component:
     return rx.el.div(
         rate_gauge(),
@@ -136,5 +179,6 @@ def usage_tab() -> rx.Component:
             _usage_cells,
             empty_key="admin_no_usage",
         ),
+        feedback_panel(),
         class_name="admin-tab-body",
     )

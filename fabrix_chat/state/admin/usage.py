@@ -11,9 +11,10 @@ from fabrix_chat.db import run_db
 from fabrix_chat.models import User
 from fabrix_chat.repo import usage as usage_repo
 from fabrix_chat.services import chat as chat_service
-from fabrix_chat.state.admin.base import NOT_SET, AdminState, admin_only
+from fabrix_chat.state.admin.base import NOT_SET, AdminState, admin_only, local_time
 
 USAGE_DAYS = 30
+FEEDBACK_COMMENTS = 20  # the newest Bad answer comments shown
 
 
 @dataclasses.dataclass
@@ -42,6 +43,22 @@ class Gauge:
     wait_seconds: str = "0.0"
     backend: str = "memory"
     taken_at: str = ""
+
+
+@dataclasses.dataclass
+class FeedbackRow:
+    agent: str = ""
+    good: int = 0
+    bad: int = 0
+
+
+@dataclasses.dataclass
+class FeedbackComment:
+    comment: str = ""
+    username: str = ""
+    when: str = ""
+    conversation_id: int = 0
+    title: str = ""
 
 
 @dataclasses.dataclass
@@ -96,6 +113,8 @@ class AdminUsageState(AdminState):
     usage_chart: list[dict[str, Any]] = []
     gauge: Gauge = Gauge()
     gauge_users: list[GaugeUser] = []
+    feedback_by_agent: list[FeedbackRow] = []
+    feedback_comments: list[FeedbackComment] = []
 
     async def _load(self) -> None:
         offset = server_utc_offset_minutes()
@@ -106,6 +125,21 @@ class AdminUsageState(AdminState):
         self.usage_by_agent = usage_rows(by_agent)
         self.usage_by_day = usage_rows(list(reversed(by_day)))
         self.usage_chart = day_chart(by_day, USAGE_DAYS)
+        verdicts = await run_db(usage_repo.feedback_by_agent, days=USAGE_DAYS)
+        self.feedback_by_agent = [
+            FeedbackRow(agent=r["agent"] or NOT_SET, good=r["good"], bad=r["bad"]) for r in verdicts
+        ]
+        comments = await run_db(usage_repo.recent_feedback_comments, limit=FEEDBACK_COMMENTS)
+        self.feedback_comments = [
+            FeedbackComment(
+                comment=c["comment"],
+                username=c["username"],
+                when=local_time(c["at"]),
+                conversation_id=c["conversation_id"],
+                title=c["title"] or self._t("new_chat"),
+            )
+            for c in comments
+        ]
         await self._load_gauge()
 
     async def _load_gauge(self) -> None:
