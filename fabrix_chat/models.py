@@ -33,6 +33,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+MAX_ID = 2**63 - 1  # the largest id a database column holds (SQLite INTEGER, PostgreSQL BIGINT)
+
+
+def record_id(value: object) -> int:
+    """A row id as a browser sent it: 0 (no row) for anything that is not a whole number from 1
+    to MAX_ID, so a forged or broken id is "not found", never an error."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return 0
+    return number if 0 < number <= MAX_ID else 0
+
+
 class User(SQLModel, table=True):
     __tablename__ = "users"
 

@@ -17,7 +17,7 @@ import reflex as rx
 
 from fabrix_chat import i18n
 from fabrix_chat.db import run_db
-from fabrix_chat.models import Role, Status
+from fabrix_chat.models import Role, Status, record_id
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.services import answers
 from fabrix_chat.services import chat as chat_service
@@ -154,44 +154,54 @@ class ConversationState(ChatState):
 
     # --- feedback ----------------------------------------------------------------------
 
-    async def _set_feedback(self, message_id: int, value: int, comment: str = "") -> bool:
-        user, redirect = await self._user_or_redirect()
-        if redirect:
-            return False
-        try:
-            wanted = int(message_id)
-        except (TypeError, ValueError):
-            wanted = 0
-        shown = next((m for m in await self._all() if m.id == wanted and m.role == Role.ASSISTANT), None)
+    async def _shown_answer(self, message_id) -> MessageView | None:
+        wanted = record_id(message_id)
+        return next((m for m in await self._all() if m.id == wanted and m.role == Role.ASSISTANT), None)
+
+    async def _set_feedback(self, user_id: int, shown: MessageView | None, value: int, comment: str = "") -> bool:
+        """Store the verdict on an answer this page shows (checked against its owner) and show it."""
         saved = shown is not None and await run_db(
-            conv_repo.set_feedback, user_id=user.id, message_id=wanted, value=value, comment=comment
+            conv_repo.set_feedback, user_id=user_id, message_id=shown.id, value=value, comment=comment
         )
         if not saved:
             await self._alert_key("conversation_not_found")
             return False
         page = await self._page()
-        if any(m.id == wanted for m in page.messages):
-            page.messages = [dataclasses.replace(m, feedback=value) if m.id == wanted else m for m in page.messages]
+        if any(m.id == shown.id for m in page.messages):
+            page.messages = [dataclasses.replace(m, feedback=value) if m.id == shown.id else m for m in page.messages]
         else:
-            self.added = [dataclasses.replace(m, feedback=value) if m.id == wanted else m for m in self.added]
+            self.added = [dataclasses.replace(m, feedback=value) if m.id == shown.id else m for m in self.added]
         return True
 
     @rx.event
     async def toggle_feedback(self, message_id: int, value: int):
         """`Good answer` (1) / `Bad answer` (-1) on a finished answer; pressed again, it is taken
         back. Bad answer opens a field for an optional comment."""
-        shown = next((m for m in await self._all() if m.id == message_id), None)
-        value = 1 if int(value) > 0 else -1
-        new = 0 if shown is not None and shown.feedback == value else value
-        if await self._set_feedback(message_id, new):
-            self._set(feedback_open_id=message_id if new < 0 else 0)
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        try:
+            verdict = 1 if int(value) > 0 else -1
+        except (TypeError, ValueError):
+            return None
+        shown = await self._shown_answer(message_id)
+        new = 0 if shown is not None and shown.feedback == verdict else verdict
+        if await self._set_feedback(user.id, shown, new):
+            self._set(feedback_open_id=shown.id if new < 0 else 0)
+        return None
 
     @rx.event
     async def send_feedback(self, form: dict):
         """`Send feedback`: the comment with a Bad answer."""
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
         comment = str(form.get("comment", "")) if isinstance(form, dict) else ""
-        if self.feedback_open_id and await self._set_feedback(self.feedback_open_id, -1, comment):
-            self._set(feedback_open_id=0)
+        if self.feedback_open_id:
+            shown = await self._shown_answer(self.feedback_open_id)
+            if await self._set_feedback(user.id, shown, -1, comment):
+                self._set(feedback_open_id=0)
+        return None
 
     @rx.event
     def close_feedback(self):
@@ -199,31 +209,28 @@ class ConversationState(ChatState):
 
     # --- export ------------------------------------------------------------------------
 
-    async def _whole(self):
-        """(the user, the open conversation, all its messages), or (None, None, None) after
-        saying "not found" (not the user's, or deleted meanwhile), or a redirect to log in."""
-        user, redirect = await self._user_or_redirect()
-        if redirect:
-            return redirect
+    async def _whole(self, user_id: int):
+        """The open conversation and all its messages; None (after saying "not found") when it is
+        not the user's or was deleted meanwhile, or none is open."""
         if not self.conversation_id:
-            return None, None, None
-        found = await run_db(export_service.load, user_id=user.id, conversation_id=self.conversation_id)
+            return None
+        found = await run_db(export_service.load, user_id=user_id, conversation_id=self.conversation_id)
         if found is None:
             await self._alert_key("conversation_not_found")
-            return None, None, None
-        return user, *found
+        return found
 
     @rx.event
     async def export_markdown(self):
         """`Export chat` -> `Markdown`: the whole conversation as a .md file."""
         from fabrix_chat.state.agents import AgentState
 
-        whole = await self._whole()
-        if not isinstance(whole, tuple):
-            return whole
-        _user, conversation, messages = whole
-        if conversation is None:
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        found = await self._whole(user.id)
+        if found is None:
             return None
+        conversation, messages = found
         agents = (await self.get_state(AgentState)).agents
         agent = next((a.label for a in agents if a.id == conversation.agent_id), conversation.agent_id)
         text = export_service.conversation_markdown(conversation, messages, agent, await self._lang_now())
@@ -233,12 +240,13 @@ class ConversationState(ChatState):
     async def print_chat(self):
         """`Export chat` -> `Print`: the whole conversation on the page, then the browser's print
         dialog (the print stylesheet leaves out the sidebar and the composer)."""
-        whole = await self._whole()
-        if not isinstance(whole, tuple):
-            return whole
-        _user, conversation, messages = whole
-        if conversation is None:
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        found = await self._whole(user.id)
+        if found is None:
             return None
+        _conversation, messages = found
         shown = {m.id for m in self.added}
         (await self._page())._set(messages=[message_view(m) for m in messages if m.id not in shown], has_earlier=False)
         # Printed once the page has drawn them (two frames later).

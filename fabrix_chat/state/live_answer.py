@@ -18,7 +18,7 @@ import reflex as rx
 
 from fabrix_chat import i18n
 from fabrix_chat.db import run_db
-from fabrix_chat.models import Role, Status
+from fabrix_chat.models import Role, Status, record_id
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.services import answers
 from fabrix_chat.state.chat import ChatState, MessageView
@@ -207,9 +207,8 @@ class LiveAnswerState(ChatState):
         if redirect:
             return redirect
         # The page's buffer sends "id:time" (each request differs, so the field's change fires).
-        try:
-            wanted = int(str(request).partition(":")[0])
-        except ValueError:
+        wanted = record_id(str(request).partition(":")[0])
+        if not wanted:
             return
         conversation = await self.get_state(ConversationState)
         if wanted == self.live_id and self.live_id:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import reflex as rx
 
 from fabrix_chat.db import run_db
+from fabrix_chat.models import record_id
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.services import answers
 from fabrix_chat.state.chat import ChatState, ConversationItem, conversation_items
@@ -61,10 +62,7 @@ class SidebarState(ChatState):
         user, redirect = await self._user_or_redirect()
         if redirect:
             return None, redirect
-        try:
-            wanted = int(conversation_id)
-        except (TypeError, ValueError):
-            wanted = 0
+        wanted = record_id(conversation_id)
         conversation = await run_db(conv_repo.get_conversation, user_id=user.id, conversation_id=wanted)
         if conversation is None:
             await self._alert_key("conversation_not_found")

@@ -356,6 +356,24 @@ async def test_exporting_own_conversation_downloads_it_whole(app_db, two_users):
     assert "- Agent: Code Helper" in text  # the agent's name, from the agent list
 
 
+async def test_pin_and_feedback_with_odd_or_huge_input_change_nothing(app_db, two_users):
+    tab = Tab(two_users["a_token"], f"/chat/{two_users['secret']}")
+    await tab.run(ChatState.load_page)
+    before = stored_feedback(app_db, two_users["secret"])
+    answer = tab.page.messages[1]
+    for message_id, value in (("abc", 1), (None, -1), (answer.id, "x"), (answer.id, None), (10**30, 1), ("", "")):
+        assert await tab.run(ConversationState.toggle_feedback, message_id, value) is None
+    assert stored_feedback(app_db, two_users["secret"]) == before
+    for form in (None, [], "text", {"comment": ["a"]}):
+        assert await tab.run(ConversationState.send_feedback, form) is None  # no comment field open
+    for conversation_id in ("abc", None, -1, 10**30, ""):
+        await tab.run(SidebarState.toggle_pin, conversation_id)
+        assert tab.chat.alert_text == NOT_FOUND
+    with Session(app_db) as session:
+        assert session.get(Conversation, two_users["secret"]).pinned_at is None
+    assert stored_feedback(app_db, two_users["secret"]) == before
+
+
 def stored_feedback(engine, conversation_id: int) -> list[tuple[str, int, str]]:
     with Session(engine) as session:
         rows = session.exec(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq))
@@ -566,6 +584,11 @@ async def test_signed_out_browser_is_sent_to_log_in_and_changes_nothing(app_db, 
         (LiveAnswerState.stop_generating, ()),
         (LiveAnswerState.resync, (f"{alice_answer.id}:1",)),
         (ComposerState.remove_file, ()),
+        (SidebarState.toggle_pin, (two_users["secret"],)),
+        (ConversationState.export_markdown, ()),
+        (ConversationState.print_chat, ()),
+        (ConversationState.toggle_feedback, (alice_answer.id, -1)),
+        (ConversationState.send_feedback, ({"comment": "pwned"},)),
     ):
         result = await tab.run(handler, *args)
         assert "/login" in str(result), handler.fn.__name__

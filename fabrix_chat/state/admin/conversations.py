@@ -8,7 +8,7 @@ import logging
 from typing import ClassVar
 
 from fabrix_chat.db import run_db
-from fabrix_chat.models import Status, User
+from fabrix_chat.models import Status, User, record_id
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.repo.admin import admin_conversations, admin_delete_conversation, admin_open_conversation
 from fabrix_chat.state.admin.base import AdminState, admin_only, local_time
@@ -86,7 +86,7 @@ class AdminConversationsState(AdminState):
 
     @admin_only
     async def open_conversation(self, admin: User, conversation_id: int):
-        found = await run_db(admin_open_conversation, conversation_id=int(conversation_id))
+        found = await run_db(admin_open_conversation, conversation_id=record_id(conversation_id))
         if found is None:
             self._say(error=self._t("conversation_not_found"))
             self.view_id = 0
@@ -117,8 +117,9 @@ class AdminConversationsState(AdminState):
 
     @admin_only
     async def ask_delete_conversation(self, admin: User, conversation_id: int):
-        row = next((c for c in self.conversations if c.id == int(conversation_id)), None)
-        if row is None and self.view_id == int(conversation_id):
+        wanted = record_id(conversation_id)
+        row = next((c for c in self.conversations if c.id == wanted), None)
+        if row is None and wanted and self.view_id == wanted:
             row = ConversationRow(id=self.view_id, title=self.view_title)
         if row is None:
             return

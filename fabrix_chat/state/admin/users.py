@@ -13,7 +13,7 @@ import reflex as rx
 
 from fabrix_chat import i18n
 from fabrix_chat.db import run_db
-from fabrix_chat.models import User
+from fabrix_chat.models import User, record_id
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import accounts
 from fabrix_chat.services import auth as auth_service
@@ -104,7 +104,7 @@ class AdminUsersState(AdminState):
 
     async def _target(self, admin: User, user_id: int, refuse_self_key: str = "") -> User | None:
         """The user an action is about; None (with the reason shown) when missing or, if asked, the admin."""
-        user = await run_db(users_repo.get_user, user_id=int(user_id))
+        user = await run_db(users_repo.get_user, user_id=record_id(user_id))
         if user is None:
             self._say(error=self._t("admin_user_missing"))
             await self._load()
