@@ -96,7 +96,9 @@ def sidebar_footer() -> rx.Component:
         rx.el.div(
             language_button(),
             theme_button(),
-            icon_button("keyboard", tr("keyboard_shortcuts"), UIState.open_shortcuts, data_shortcut="shortcuts"),
+            icon_button(
+                "keyboard", tr("keyboard_shortcuts"), UIState.set_shortcuts_open(True), data_shortcut="shortcuts"
+            ),
             class_name="footer-settings",
         ),
         rx.el.div(

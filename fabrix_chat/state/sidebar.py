@@ -110,12 +110,12 @@ class SidebarState(ChatState):
         conversation, redirect = await self._row_conversation(conversation_id)
         if conversation is None:
             return redirect
-        user = await self._current_user()
+        owner = conversation.user_id  # the signed-in user's, as _row_conversation checked
         pinned = conversation.pinned_at is None
-        ok = await run_db(conv_repo.set_pinned, user_id=user.id, conversation_id=conversation.id, pinned=pinned)
+        ok = await run_db(conv_repo.set_pinned, user_id=owner, conversation_id=conversation.id, pinned=pinned)
         if not ok:  # deleted meanwhile
             await self._alert_key("conversation_not_found")
-        await self._refresh(user.id)
+        await self._refresh(owner)
 
     @rx.event
     async def ask_rename(self, conversation_id: int):

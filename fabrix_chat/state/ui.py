@@ -34,10 +34,6 @@ class UIState(rx.State):
         return "English" if self.lang == "ko" else "한국어"
 
     @rx.event
-    def open_shortcuts(self):
-        self.shortcuts_open = True
-
-    @rx.event
     def set_shortcuts_open(self, is_open: bool):
         self.shortcuts_open = bool(is_open)
 

@@ -31,12 +31,13 @@ from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import chat as chat_service
 from fabrix_chat.services import files as file_service
 from fabrix_chat.services import maintenance
-from fabrix_chat.state.admin import AdminState, admin_handlers, logs
+from fabrix_chat.state.admin import AdminState, logs
 from fabrix_chat.state.admin import maintenance as maintenance_tab
 from fabrix_chat.state.admin import settings as settings_tab
 from fabrix_chat.state.admin.settings import SettingsSection
 from fabrix_chat.state.admin.usage import USAGE_DAYS
 from fabrix_chat.state.admin.users import UserRow
+from fabrix_chat.state.auth import AuthState
 from fabrix_chat.state.ui import UIState
 from tests import reflex_tab
 from tests.reflex_tab import redirect_path
@@ -105,6 +106,16 @@ def add_conversation(engine: Engine, user_id: int, texts: list[str], *, title: s
         conversation.updated_at = utcnow() - timedelta(days=age_days)
         session.add(conversation)
         return conversation.id
+
+
+def admin_handlers() -> dict[str, Any]:
+    """Every event handler of the admin page (AdminState's and its tab states'), by name."""
+    handlers: dict[str, Any] = {}
+    for state in (AdminState, *AdminState.get_substates()):
+        for name, handler in state.event_handlers.items():
+            if name not in AuthState.event_handlers:
+                handlers[name] = handler
+    return handlers
 
 
 class AdminTab(reflex_tab.Tab):

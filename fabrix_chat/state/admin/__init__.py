@@ -6,7 +6,7 @@
   next to its components in components/admin/ (same module names).
 """
 
-from fabrix_chat.state.admin.base import AdminState, admin_handlers, admin_only
+from fabrix_chat.state.admin.base import AdminState, admin_only
 from fabrix_chat.state.admin.conversations import AdminConversationsState
 from fabrix_chat.state.admin.logs import AdminLogsState
 from fabrix_chat.state.admin.maintenance import AdminMaintenanceState
@@ -22,6 +22,5 @@ __all__ = [
     "AdminState",
     "AdminUsageState",
     "AdminUsersState",
-    "admin_handlers",
     "admin_only",
 ]

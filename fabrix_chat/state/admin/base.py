@@ -141,13 +141,3 @@ class AdminState(AuthState):
         for tab_state in AdminState.get_substates():
             if tab_state.TAB == tab:
                 await (await self.get_state(tab_state))._load()
-
-
-def admin_handlers() -> dict[str, Callable[..., Any]]:
-    """Every event handler of the admin page (AdminState's and its tab states'), by name."""
-    handlers: dict[str, Any] = {}
-    for state in (AdminState, *AdminState.get_substates()):
-        for name, handler in state.event_handlers.items():
-            if name not in AuthState.event_handlers:
-                handlers[name] = handler
-    return handlers
