@@ -17,6 +17,7 @@ from fabrix_chat.logging_setup import configure_logging
 from fabrix_chat.pages.admin import admin_page
 from fabrix_chat.pages.chat import chat_page
 from fabrix_chat.pages.login import login_page
+from fabrix_chat.pages.shared import shared_page
 from fabrix_chat.pages.signup import signup_page
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import users as users_repo
@@ -26,6 +27,7 @@ from fabrix_chat.services import maintenance
 from fabrix_chat.state.admin import AdminState
 from fabrix_chat.state.auth import AuthState
 from fabrix_chat.state.chat import ChatState
+from fabrix_chat.state.share import SharedState
 from fabrix_chat.web import SecurityMiddleware, dev_same_site_script, extra_routes
 
 log = logging.getLogger("fabrix_chat")
@@ -126,5 +128,6 @@ app.add_page(login_page, route="/login", title="Log in · FabriX Agent Chat", on
 app.add_page(signup_page, route="/signup", title="Sign up · FabriX Agent Chat", on_load=AuthState.redirect_if_signed_in)
 app.add_page(chat_page, route="/chat", title="FabriX Agent Chat", on_load=ChatState.load_page)
 app.add_page(chat_page, route="/chat/[chat_id]", title="FabriX Agent Chat", on_load=ChatState.load_page)
+app.add_page(shared_page, route="/shared/[token]", title="Shared chat · FabriX Agent Chat", on_load=SharedState.load)
 app.add_page(admin_page, route="/admin", title="Admin · FabriX Agent Chat", on_load=AdminState.load_page)
 app.add_page(lambda: rx.fragment(), route="/", on_load=rx.redirect("/chat"))

@@ -146,6 +146,30 @@ STRINGS: dict[str, tuple[str, str]] = {
     "answer_image": ("Image:", "이미지:"),
     "code_block": ("Code block", "코드 블록"),
     "regenerate_answer": ("Regenerate answer", "답변 다시 생성"),
+    "share_chat": ("Share chat", "대화 공유"),
+    "copy_link": ("Copy link", "링크 복사"),
+    "stop_sharing": ("Stop sharing", "공유 중지"),
+    "share_link": ("Share link", "공유 링크"),
+    "share_explain": (
+        "Anyone signed in to this service who has the link can read a copy of this chat as it is now. "
+        "Later messages are added only when you copy the link again.",
+        "링크가 있는 이 서비스의 로그인 사용자는 지금 상태의 대화 사본을 읽을 수 있습니다. "
+        "이후 메시지는 링크를 다시 복사할 때만 추가됩니다.",
+    ),
+    "share_copied": ("Link copied.", "링크를 복사했습니다."),
+    "share_no_longer": ("This chat is no longer shared.", "이 대화는 더 이상 공유되지 않습니다."),
+    "share_too_long": ("This chat is too long to share.", "이 대화는 너무 길어서 공유할 수 없습니다."),
+    "continue_in_my_chats": ("Continue in my chats", "내 대화에서 계속하기"),
+    "shared_chat": ("Shared chat", "공유된 대화"),
+    "shared_on": ("Shared on", "공유 날짜:"),
+    "shared_read_only": (
+        "A read-only copy. Continue in my chats makes it a chat of your own.",
+        "읽기 전용 사본입니다. '내 대화에서 계속하기'를 누르면 내 대화가 됩니다.",
+    ),
+    "shared_badge": ("Shared", "공유됨"),
+    "previous_version": ("Previous version", "이전 버전"),
+    "next_version": ("Next version", "다음 버전"),
+    "versions": ("Versions", "버전"),
     "stopped": ("Stopped", "중지됨"),
     "answer_in_progress": ("Still being written in another window…", "다른 창에서 아직 작성 중…"),
     "history_left_out": (
@@ -247,6 +271,57 @@ STRINGS: dict[str, tuple[str, str]] = {
         "An answer is still being written. Stop it or wait until it ends.",
         "아직 답변을 작성하는 중입니다. 중지하거나 끝날 때까지 기다리세요.",
     ),
+    # --- prompt library (the composer's Prompts, Save as prompt, the admin's Prompts tab) ---
+    "prompts": ("Prompts", "프롬프트"),
+    "search_prompts": ("Search prompts", "프롬프트 검색"),
+    "prompts_hint": (
+        "Choose a prompt to put its text in the message box. Text in double braces, like {{topic}}, is selected "
+        "for you to type over.",
+        "프롬프트를 고르면 그 내용이 메시지 입력란에 들어갑니다. {{topic}}처럼 이중 중괄호로 묶인 부분은 바로 "
+        "입력할 수 있게 선택됩니다.",
+    ),
+    "no_prompts": (
+        "No prompts yet. Keep one of your messages with Save as prompt.",
+        "아직 프롬프트가 없습니다. 내 메시지에서 ‘프롬프트로 저장’을 눌러 보관하세요.",
+    ),
+    "no_prompt_matches": ("No prompts match.", "일치하는 프롬프트가 없습니다."),
+    "prompt_published": ("For everyone", "모두에게 공개"),
+    "delete_prompt": ("Delete prompt", "프롬프트 삭제"),
+    "save_as_prompt": ("Save as prompt", "프롬프트로 저장"),
+    "save_prompt": ("Save prompt", "프롬프트 저장"),
+    "prompt_title": ("Title", "제목"),
+    "prompt_text": ("Prompt", "프롬프트"),
+    "prompt_not_found": ("Prompt not found.", "프롬프트를 찾을 수 없습니다."),
+    "message_not_found": ("Message not found.", "메시지를 찾을 수 없습니다."),
+    "prompt_empty": ("The prompt is empty.", "프롬프트가 비어 있습니다."),
+    "prompt_too_long": (
+        "A prompt can hold at most {limit} characters.",
+        "프롬프트는 최대 {limit}자까지 저장할 수 있습니다.",
+    ),
+    "prompt_title_too_long": (
+        "A prompt's title can be at most {limit} characters.",
+        "프롬프트 제목은 최대 {limit}자입니다.",
+    ),
+    "prompt_limit": (
+        "You already keep {limit} prompts, the most allowed. Delete one first.",
+        "이미 최대 개수인 {limit}개의 프롬프트를 보관하고 있습니다. 먼저 하나를 삭제하세요.",
+    ),
+    "prompt_published_limit": (
+        "{limit} prompts are published already, the most allowed. Delete one first.",
+        "이미 최대 개수인 {limit}개의 프롬프트가 공개되어 있습니다. 먼저 하나를 삭제하세요.",
+    ),
+    "tab_prompts": ("Prompts", "프롬프트"),
+    "admin_publish_title": ("Publish a prompt for everyone", "모두를 위한 프롬프트 공개"),
+    "admin_publish_note": (
+        "Published prompts are in every user's Prompts list. An empty title becomes the prompt's first words.",
+        "공개한 프롬프트는 모든 사용자의 프롬프트 목록에 나타납니다. 제목을 비워 두면 프롬프트의 첫 단어들이 "
+        "제목이 됩니다.",
+    ),
+    "admin_publish_prompt": ("Publish prompt", "프롬프트 공개"),
+    "admin_published_prompts": ("Published prompts", "공개된 프롬프트"),
+    "admin_no_prompts": ("No prompts published yet.", "아직 공개된 프롬프트가 없습니다."),
+    "admin_prompt_published": ("“{title}” is published for everyone.", "“{title}”을(를) 모두에게 공개했습니다."),
+    "admin_prompt_deleted": ("“{title}” was deleted.", "“{title}”을(를) 삭제했습니다."),
     # --- admin ---
     "admin_link": ("Admin", "관리"),
     "admin_title": ("Administration", "관리"),
@@ -357,6 +432,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "admin_col_title": ("Title", "제목"),
     "admin_col_user": ("User", "사용자"),
     "admin_col_updated": ("Last activity", "마지막 활동"),
+    "admin_col_shared": ("Shared", "공유 시각"),
+    "admin_shared_links": ("Shared links", "공유 링크"),
+    "admin_no_shares": ("No chat is shared.", "공유된 대화가 없습니다."),
+    "admin_share_stopped": ("“{title}” is no longer shared.", "“{title}”의 공유를 중지했습니다."),
     "admin_col_messages": ("Messages", "메시지"),
     "admin_open": ("Open", "열기"),
     "admin_delete_conversation": ("Delete conversation", "대화 삭제"),

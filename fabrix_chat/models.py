@@ -113,6 +113,14 @@ class Message(SQLModel, table=True):
     feedback: int = 0
     feedback_comment: str = Field(default="", max_length=1000)
     feedback_at: datetime | None = None
+    # Versions (migration 0007): messages form a tree, each one following its parent (the message
+    # before it, None for a first question); a regenerated answer or an edited question is a new
+    # child beside the old one, which is kept. `current` marks the one path on screen, with seq
+    # 0, 1, 2, ... along it (seq is a message's depth); `picked_at` is when a version was last
+    # chosen, so going back to a branch shows the versions last chosen within it.
+    parent_id: int | None = Field(default=None, index=True)
+    current: bool = True
+    picked_at: datetime | None = Field(default_factory=utcnow)
 
 
 class UsageRecord(SQLModel, table=True):
@@ -131,3 +139,35 @@ class UsageRecord(SQLModel, table=True):
     latency_ms: int = 0
     outcome: str = Field(default="ok", max_length=32)  # "ok", "stopped" or an error kind
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Share(SQLModel, table=True):
+    """A read-only copy of a conversation as it was when shared, at /shared/{token}, for any
+    signed-in user. Stop sharing deletes the row (migration 0008)."""
+
+    __tablename__ = "shares"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True, index=True)
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE", unique=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    title: str = Field(default="", max_length=200)
+    agent_id: str = Field(default="", max_length=100)
+    # The messages on screen when shared, as JSON: [{"role", "content", "attachment_name", "created_at"}].
+    snapshot: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Prompt(SQLModel, table=True):
+    """A saved prompt of the prompt library (migration 0009): a user's own, or, with no user,
+    one an administrator published for everyone. The body's limit (repo/prompts.py) is checked
+    in code: the column is plain text."""
+
+    __tablename__ = "prompts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE", index=True)
+    title: str = Field(max_length=100)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -343,6 +343,14 @@ async def _redeem(ticket: str) -> str | None:
 
 
 NO_STORE = {"cache-control": "no-store"}
+# Where signing in may lead back to (a shared link, a conversation): a path of this app, never a URL.
+RETURN_PATH = re.compile(r"/chat(/[0-9]{1,19})?|/shared/[A-Za-z0-9_-]{32}")
+
+
+def return_path(value: object) -> str:
+    """`value` when it is a page a visitor may be sent back to after signing in, else /chat."""
+    text = str(value or "")
+    return text if RETURN_PATH.fullmatch(text) else "/chat"
 
 
 async def start_session(request: Request) -> RedirectResponse:
@@ -354,7 +362,9 @@ async def start_session(request: Request) -> RedirectResponse:
     if token is None:
         log.info("a sign-in ticket was refused (expired, used or forged)")
         return RedirectResponse(page_url("/login?signin=expired"), status_code=303, headers=NO_STORE)
-    response = RedirectResponse(page_url("/chat"), status_code=303, headers=NO_STORE)
+    response = RedirectResponse(
+        page_url(return_path(request.query_params.get("next"))), status_code=303, headers=NO_STORE
+    )
     response.set_cookie(
         auth.SESSION_COOKIE, token, path="/", httponly=True, samesite="strict", secure=_is_https(request)
     )

@@ -24,6 +24,8 @@ import fabrix_chat.state.agents
 import fabrix_chat.state.composer
 import fabrix_chat.state.conversation
 import fabrix_chat.state.live_answer
+import fabrix_chat.state.prompts
+import fabrix_chat.state.share
 import fabrix_chat.state.sidebar  # noqa: F401
 
 FIELD_MARKER = "_rx_state_"  # how a var is named in what Reflex sends the browser

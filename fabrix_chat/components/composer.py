@@ -2,7 +2,8 @@
 
 The text field grows with its text (CSS `field-sizing: content`, capped by max-height). Attach
 file opens the chooser limited to the allow-list and the size limit; the file is uploaded at
-once (with progress in its chip) and sent with the next question.
+once (with progress in its chip) and sent with the next question. `Prompts` opens the prompt
+library (components/prompts.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import reflex as rx
 
 from fabrix_chat.components.common import icon_button
+from fabrix_chat.components.prompts import prompts_button, save_prompt_dialog
 from fabrix_chat.services import files as file_service
 from fabrix_chat.state.composer import UPLOAD_ID, ComposerState
 from fabrix_chat.state.conversation import ConversationState
@@ -83,6 +85,7 @@ def composer() -> rx.Component:
         rx.el.div(
             attachment_chip(),
             attach_button(),
+            prompts_button(),
             rx.form(
                 rx.el.textarea(
                     name="message",
@@ -118,5 +121,6 @@ def composer() -> rx.Component:
             ),
             class_name="composer",
         ),
+        save_prompt_dialog(),
         class_name="composer-wrap",
     )

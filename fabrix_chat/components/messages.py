@@ -12,6 +12,7 @@ from reflex.vars import VarData
 
 from fabrix_chat.components.common import icon_button, text_button
 from fabrix_chat.components.markdown import markdown
+from fabrix_chat.components.prompts import save_as_prompt_button
 from fabrix_chat.models import Role, Status
 from fabrix_chat.state.chat import ChatState, MessageView
 from fabrix_chat.state.conversation import ConversationState, MessagePageState
@@ -91,6 +92,33 @@ def _edit_form(message: MessageView) -> rx.Component:
     )
 
 
+def version_switch(message: MessageView) -> rx.Component:
+    """`Previous version`, "N / M", `Next version` on a question or answer that has versions."""
+    return rx.cond(
+        message.versions > 1,
+        rx.el.div(
+            icon_button(
+                "chevron-left",
+                tr("previous_version"),
+                ConversationState.show_version(message.id, -1),
+                small=True,
+                disabled=BUSY | (message.version <= 1),
+            ),
+            rx.el.span(message.version.to_string() + " / " + message.versions.to_string(), class_name="version-number"),
+            icon_button(
+                "chevron-right",
+                tr("next_version"),
+                ConversationState.show_version(message.id, 1),
+                small=True,
+                disabled=BUSY | (message.version >= message.versions),
+            ),
+            class_name="version-switch",
+            role="group",
+            aria_label=tr("versions"),
+        ),
+    )
+
+
 def user_message(message: MessageView) -> rx.Component:
     return rx.el.article(
         rx.cond(
@@ -107,6 +135,8 @@ def user_message(message: MessageView) -> rx.Component:
                         disabled=BUSY,
                     ),
                     icon_button("copy", tr("copy_message"), rx.set_clipboard(message.content), small=True),
+                    save_as_prompt_button(message.id),
+                    version_switch(message),
                     class_name="message-actions",
                 ),
                 style={"max_width": "85%", "display": "flex", "flex_direction": "column", "align_items": "flex-end"},
@@ -216,6 +246,7 @@ def assistant_message(message: MessageView) -> rx.Component:
                     icon_button("refresh-cw", tr("regenerate_answer"), ConversationState.regenerate, small=True),
                 ),
                 rx.cond(status != Status.STREAMING, _feedback_buttons(message)),
+                version_switch(message),
                 class_name="message-actions",
             ),
             _feedback_comment(message),

@@ -55,6 +55,16 @@ def conversation_row(item: ConversationItem) -> rx.Component:
                 underline="none",
                 on_click=UIState.after_navigation,
             ),
+            rx.cond(
+                item.shared,
+                rx.el.span(
+                    rx.icon("users", size=14, aria_hidden="true"),
+                    role="img",
+                    aria_label=tr("shared_badge"),
+                    title=tr("shared_badge"),
+                    class_name="shared-mark",
+                ),
+            ),
             rx.el.div(
                 rx.cond(
                     item.pinned,

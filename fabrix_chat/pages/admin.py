@@ -11,6 +11,7 @@ from fabrix_chat.components.admin.conversations import (
 )
 from fabrix_chat.components.admin.logs import logs_tab
 from fabrix_chat.components.admin.maintenance import cleanup_dialog, maintenance_tab
+from fabrix_chat.components.admin.prompts import prompts_tab
 from fabrix_chat.components.admin.settings import settings_tab
 from fabrix_chat.components.admin.usage import usage_tab
 from fabrix_chat.components.admin.users import change_email_dialog, delete_user_dialog, reset_password_dialog, users_tab
@@ -26,6 +27,7 @@ TABS = [
     ("logs", "tab_logs", logs_tab),
     ("maintenance", "tab_maintenance", maintenance_tab),
     ("settings", "tab_settings", settings_tab),
+    ("prompts", "tab_prompts", prompts_tab),
 ]
 
 

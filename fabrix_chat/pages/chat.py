@@ -12,6 +12,7 @@ import reflex as rx
 from fabrix_chat.components.common import icon_button
 from fabrix_chat.components.composer import composer
 from fabrix_chat.components.messages import thread
+from fabrix_chat.components.share import share_button, share_dialog
 from fabrix_chat.components.sidebar import dialogs, sidebar
 from fabrix_chat.state.chat import ChatState
 from fabrix_chat.state.conversation import ConversationState
@@ -29,7 +30,7 @@ def main_header() -> rx.Component:
             rx.cond(ConversationState.conversation_title != "", ConversationState.conversation_title, tr("app_name")),
             class_name="main-title",
         ),
-        rx.cond(ConversationState.conversation_id != 0, export_menu()),
+        rx.cond(ConversationState.conversation_id != 0, rx.fragment(share_button(), export_menu())),
         class_name="main-header",
     )
 
@@ -58,6 +59,7 @@ def chat_page() -> rx.Component:
             class_name="main",
         ),
         dialogs(),
+        share_dialog(),
         rx.script(src="/chat.js"),
         class_name="app-shell",
         data_sidebar=UIState.sidebar,

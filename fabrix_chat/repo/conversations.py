@@ -1,10 +1,17 @@
-"""Conversations and their messages. Every read and write is scoped to the owning user."""
+"""Conversations and their messages. Every read and write is scoped to the owning user.
+
+A conversation's messages form a tree (models.Message.parent_id): Regenerate adds an answer
+beside the old one, an edited question is asked beside the old question, and both old ones are
+kept as versions. The messages on screen, the `current` path, read as one line ordered by seq,
+and that line is what every reader here (pages, history, export, search) sees.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, delete, select
 
 from fabrix_chat.models import Conversation, Message, Role, Status, utcnow
@@ -60,7 +67,7 @@ def matching(query: str):
     like = f"%{escape_like(query.strip())}%"
     in_messages = (
         select(Message.id)
-        .where(col(Message.conversation_id) == col(Conversation.id))
+        .where(col(Message.conversation_id) == col(Conversation.id), col(Message.current))
         .where(col(Message.content).ilike(like, escape=LIKE_ESCAPE))
         .exists()
     )
@@ -149,10 +156,11 @@ def delete_conversation(*, session: Session, user_id: int, conversation_id: int)
 
 
 def get_messages(*, session: Session, user_id: int, conversation_id: int) -> list[Message] | None:
-    """The conversation's messages in order; None when it is not the user's."""
+    """The conversation's messages on screen in order; None when it is not the user's."""
     if get_conversation(session=session, user_id=user_id, conversation_id=conversation_id) is None:
         return None
-    stmt = select(Message).where(Message.conversation_id == conversation_id).order_by(col(Message.seq))
+    stmt = select(Message).where(Message.conversation_id == conversation_id, col(Message.current))
+    stmt = stmt.order_by(col(Message.seq))
     return list(session.exec(stmt))
 
 
@@ -164,7 +172,7 @@ def _newest_messages(
     Read newest first through the conversation/seq index, one extra row telling whether more exist.
     """
     limit = max(limit, 0)
-    stmt = select(Message).where(Message.conversation_id == conversation_id)
+    stmt = select(Message).where(Message.conversation_id == conversation_id, col(Message.current))
     if before_seq is not None:
         stmt = stmt.where(col(Message.seq) < before_seq)
     rows = list(session.exec(stmt.order_by(col(Message.seq).desc()).limit(limit + 1)))
@@ -179,6 +187,25 @@ def get_message_page(
     if get_conversation(session=session, user_id=user_id, conversation_id=conversation_id) is None:
         return None
     return _newest_messages(session, conversation_id, before_seq, limit)
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[Message]  # oldest first
+    has_earlier: bool
+    versions: dict[int, Version]  # of the messages that have others beside them
+
+
+def open_message_page(
+    *, session: Session, user_id: int, conversation_id: int, before_seq: int | None = None, limit: int = 50
+) -> MessagePage | None:
+    """`get_message_page` with the version of each message that has several."""
+    page = get_message_page(
+        session=session, user_id=user_id, conversation_id=conversation_id, before_seq=before_seq, limit=limit
+    )
+    if page is None:
+        return None
+    return MessagePage(page[0], page[1], versions(session=session, messages=page[0]))
 
 
 def get_message(*, session: Session, user_id: int, conversation_id: int, message_id: int) -> Message | None:
@@ -221,10 +248,16 @@ def add_message(
     )
     if not bumped.rowcount:
         raise LookupError("conversation not found")
-    last = session.exec(select(func.max(Message.seq)).where(Message.conversation_id == conversation_id)).one()
+    last = session.exec(
+        select(Message.id, Message.seq)
+        .where(Message.conversation_id == conversation_id, col(Message.current))
+        .order_by(col(Message.seq).desc())
+        .limit(1)
+    ).first()
     message = Message(
         conversation_id=conversation_id,
-        seq=0 if last is None else last + 1,
+        seq=0 if last is None else last.seq + 1,
+        parent_id=None if last is None else last.id,
         role=role,
         content=_storable(content),
         status=status,
@@ -265,12 +298,97 @@ def update_message(
     return True
 
 
-def truncate_from(*, session: Session, user_id: int, conversation_id: int, seq: int) -> int:
-    """Delete the message at `seq` and everything after it (edit and resend, regenerate)."""
+def retire_from(*, session: Session, user_id: int, conversation_id: int, seq: int) -> int:
+    """Take the message at `seq` and everything after it off the screen, keeping them as an
+    earlier version (edit and resend, regenerate): the next message added goes beside the one at
+    `seq`. Returns how many were taken off."""
     if get_conversation(session=session, user_id=user_id, conversation_id=conversation_id) is None:
         raise LookupError("conversation not found")
-    result = session.exec(delete(Message).where(Message.conversation_id == conversation_id, col(Message.seq) >= seq))
+    result = session.exec(
+        update(Message)
+        .where(col(Message.conversation_id) == conversation_id, col(Message.current), col(Message.seq) >= seq)
+        .values(current=False)
+    )
     return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class Version:
+    """Which version a message on screen is: `number` of `count` (1-based), and its neighbours'
+    ids (0: none)."""
+
+    number: int = 1
+    count: int = 1
+    previous_id: int = 0
+    next_id: int = 0
+
+
+def versions(*, session: Session, messages: list[Message]) -> dict[int, Version]:
+    """The version of each of these messages (of one conversation) that has others beside it;
+    a message that is the only one of its turn is left out. One query."""
+    if not messages:
+        return {}
+    parents = {m.parent_id for m in messages}
+    known = [p for p in parents if p is not None]
+    parent = col(Message.parent_id)
+    beside = [parent.in_(known)] if known else []
+    if None in parents:
+        beside.append(parent.is_(None))
+    rows = session.exec(
+        select(Message.id, Message.parent_id).where(
+            Message.conversation_id == messages[0].conversation_id, or_(*beside)
+        )
+    )
+    by_parent: dict[int | None, list[int]] = {}
+    for row in rows:
+        by_parent.setdefault(row.parent_id, []).append(row.id)
+    found = {}
+    for message in messages:
+        ids = sorted(by_parent.get(message.parent_id, []))
+        if len(ids) > 1 and message.id in ids:
+            at = ids.index(message.id)
+            found[message.id or 0] = Version(
+                number=at + 1,
+                count=len(ids),
+                previous_id=ids[at - 1] if at > 0 else 0,
+                next_id=ids[at + 1] if at + 1 < len(ids) else 0,
+            )
+    return found
+
+
+class AnswerRunning(Exception):
+    """A version cannot be switched while an answer of the conversation is being written."""
+
+
+def show_version(*, session: Session, user_id: int, conversation_id: int, message_id: int) -> bool:
+    """Put the version `message_id` on screen in place of the one beside it, followed by the
+    versions last chosen after it (the newest of a turn never chosen). False when it is not a
+    message of the user's conversation. Raises AnswerRunning while one of its answers streams."""
+    if get_conversation(session=session, user_id=user_id, conversation_id=conversation_id) is None:
+        return False
+    chosen = session.get(Message, message_id)
+    if chosen is None or chosen.conversation_id != conversation_id:
+        return False
+    streaming = session.exec(
+        select(Message.id).where(Message.conversation_id == conversation_id, Message.status == Status.STREAMING)
+    ).first()
+    if streaming is not None:
+        raise AnswerRunning(conversation_id)
+    if chosen.current:
+        return True
+    retire_from(session=session, user_id=user_id, conversation_id=conversation_id, seq=chosen.seq)
+    chosen.picked_at = utcnow()
+    step: Message | None = chosen
+    while step is not None:
+        step.current = True
+        session.add(step)
+        step = session.exec(
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.parent_id == step.id)
+            .order_by(col(Message.picked_at).desc().nulls_last(), col(Message.id).desc())
+            .limit(1)
+        ).first()
+    return True
 
 
 def beat(*, session: Session, message_ids: list[int]) -> int:

@@ -116,6 +116,8 @@ class PreparedQuestion:
     answer_id: int
     contents: tuple[str, ...]
     left_out: int = 0  # earlier turns not sent, to stay within the history's token budget
+    versions: int = 1  # how many answers the question now has (Regenerate adds one)
+    question_versions: int = 1  # how many questions stand in its place (edit and resend adds one)
 
 
 def prepare_question(
@@ -124,18 +126,21 @@ def prepare_question(
     user_id: int,
     conversation_id: int,
     agent_id: str,
-    question: str,
+    question: str = "",
     replace_from_seq: int | None = None,
+    regenerate: bool = False,
     attachment_name: str = "",
     attachment_size: int = 0,
     owner: str = "",
 ) -> PreparedQuestion:
     """Save the question (and an empty answer to stream into) before FabriX is called.
 
-    conversation_id 0 starts a new conversation titled by the question. replace_from_seq
-    drops that message and everything after it first (edit and resend, regenerate). `owner`
-    names the app instance that will write the answer (its heartbeat tells a restart it is alive).
-    Raises LookupError when the conversation is not the user's.
+    conversation_id 0 starts a new conversation titled by the question. replace_from_seq takes
+    that message and everything after it off the screen first, kept as an earlier version (edit
+    and resend). `regenerate` asks the last question on screen again instead of `question`: its
+    answer stays as an earlier version beside the new one. `owner` names the app instance that
+    will write the answer (its heartbeat tells a restart it is alive).
+    Raises LookupError when the conversation is not the user's, or has no question to regenerate.
     """
     if conversation_id:
         conversation = conv_repo.get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
@@ -144,30 +149,40 @@ def prepare_question(
         if agent_id and conversation.agent_id != agent_id:
             conversation.agent_id = agent_id
             session.add(conversation)
+    elif regenerate:
+        raise LookupError("nothing to regenerate")
     else:
         conversation = conv_repo.create_conversation(
             session=session, user_id=user_id, title=conv_repo.make_title(question), agent_id=agent_id
         )
     cid = conversation.id or 0
-    if replace_from_seq is not None:
-        conv_repo.truncate_from(session=session, user_id=user_id, conversation_id=cid, seq=replace_from_seq)
     settings = get_settings()
-    # Only the end of a long conversation can be sent: read that, not all of it.
-    history = conv_repo.recent_messages(
-        session=session,
-        user_id=user_id,
-        conversation_id=cid,
-        limit=HISTORY_READ_FACTOR * settings.fabrix_api.history_turns,
-    )
-    asked = conv_repo.add_message(
-        session=session,
-        user_id=user_id,
-        conversation_id=cid,
-        role=Role.USER,
-        content=question,
-        attachment_name=attachment_name,
-        attachment_size=attachment_size,
-    )
+    read = HISTORY_READ_FACTOR * settings.fabrix_api.history_turns
+
+    def recent() -> list[Message]:
+        # Only the end of a long conversation can be sent: read that, not all of it.
+        return conv_repo.recent_messages(session=session, user_id=user_id, conversation_id=cid, limit=read + 2)
+
+    if regenerate:
+        shown = recent()
+        asked = next((m for m in reversed(shown) if m.role == Role.USER), None)
+        if asked is None:
+            raise LookupError("nothing to regenerate")
+        conv_repo.retire_from(session=session, user_id=user_id, conversation_id=cid, seq=asked.seq + 1)
+        history = [m for m in shown if m.seq < asked.seq]
+    else:
+        if replace_from_seq is not None:
+            conv_repo.retire_from(session=session, user_id=user_id, conversation_id=cid, seq=replace_from_seq)
+        history = recent()
+        asked = conv_repo.add_message(
+            session=session,
+            user_id=user_id,
+            conversation_id=cid,
+            role=Role.USER,
+            content=question,
+            attachment_name=attachment_name,
+            attachment_size=attachment_size,
+        )
     answer = conv_repo.add_message(
         session=session,
         user_id=user_id,
@@ -178,11 +193,13 @@ def prepare_question(
         owner=owner,
     )
     window = history_window(
-        [(m.role, m.content) for m in history if m.content],
-        question,
+        [(m.role, m.content) for m in history[-read:] if m.content],
+        asked.content,
         max_turns=settings.fabrix_api.history_turns,
         max_tokens=settings.history_token_budget,
     )
+    found = conv_repo.versions(session=session, messages=[asked, answer])
+    count = {message_id: version.count for message_id, version in found.items()}
     return PreparedQuestion(
         conversation_id=cid,
         title=conversation.title,
@@ -190,6 +207,24 @@ def prepare_question(
         answer_id=answer.id or 0,
         contents=tuple(window.contents),
         left_out=window.left_out,
+        versions=count.get(answer.id or 0, 1),
+        question_versions=count.get(asked.id or 0, 1),
+    )
+
+
+def switch_version(*, session: Session, user_id: int, conversation_id: int, message_id: int, forward: bool) -> bool:
+    """Show the version after (or before) the message on screen `message_id`. False when there is
+    none that way or the message is not the user's; raises conv_repo.AnswerRunning while an answer
+    of the conversation is written."""
+    message = conv_repo.get_message(
+        session=session, user_id=user_id, conversation_id=conversation_id, message_id=message_id
+    )
+    if message is None or not message.current:
+        return False
+    version = conv_repo.versions(session=session, messages=[message]).get(message_id)
+    target = (version.next_id if forward else version.previous_id) if version else 0
+    return bool(target) and conv_repo.show_version(
+        session=session, user_id=user_id, conversation_id=conversation_id, message_id=target
     )
 
 

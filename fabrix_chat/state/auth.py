@@ -130,7 +130,9 @@ class AuthState(rx.State):
         nonce, placeholder = auth_service.new_ticket_nonce()
         row = await run_db(users_repo.create_session, user_id=user.id, token_hash=placeholder, client=client)
         self.session_ended = False
-        return go_to(f"/auth/session?ticket={auth_service.sign_login_ticket(key, row.id, nonce)}")
+        ticket = auth_service.sign_login_ticket(key, row.id, nonce)
+        back = web.return_path(self.router.url.query_parameters.get("next"))  # /login?next=/shared/…
+        return go_to(f"/auth/session?ticket={ticket}" + (f"&next={back}" if back != HOME_ROUTE else ""))
 
     @rx.event
     async def require_login(self):
@@ -146,7 +148,7 @@ class AuthState(rx.State):
         (the "session ended" notice stays: it says why the user is here).
         """
         if self._session_hash() and await self._current_user() is not None:
-            return rx.redirect(HOME_ROUTE)
+            return rx.redirect(web.return_path(self.router.url.query_parameters.get("next")))
         login = await self.get_state(LoginState)
         login.login_error = ""
         login.must_change_password, login._change_user_id = False, 0

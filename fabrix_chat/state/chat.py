@@ -50,6 +50,8 @@ class MessageView:
     parts: int = 0  # how many batches such an answer was sent (the page checks it has them all)
     note: str = ""  # a quiet line under the answer (older turns left out of its history)
     feedback: int = 0  # 1 Good answer, -1 Bad answer, 0 none
+    version: int = 0  # this is version `version` of `versions` (both 0: the only one)
+    versions: int = 0
 
 
 @dataclasses.dataclass
@@ -60,6 +62,7 @@ class ConversationItem:
     group_start: bool = False
     time: str = ""
     pinned: bool = False
+    shared: bool = False  # it has a share link
 
 
 @dataclasses.dataclass
@@ -69,8 +72,11 @@ class AgentOption:
     short_id: str = ""
 
 
-def message_view(message: Message) -> MessageView:
+def message_view(message: Message, version=None) -> MessageView:
+    """The message as the page shows it; `version` (a repo.conversations.Version) when it has others."""
     return MessageView(
+        version=version.number if version else 0,
+        versions=version.count if version else 0,
         id=message.id or 0,
         seq=message.seq,
         role=message.role,
@@ -98,10 +104,10 @@ def date_group(when: datetime, now: datetime) -> str:
 
 
 def conversation_items(
-    conversations: list[Conversation], lang: str, now: datetime | None = None
+    conversations: list[Conversation], lang: str, now: datetime | None = None, shared: frozenset[int] = frozenset()
 ) -> list[ConversationItem]:
     """Sidebar rows in the list's order (pinned first), each group's first row marked so its
-    heading is shown once; pinned rows form the group "Pinned"."""
+    heading is shown once; pinned rows form the group "Pinned"; `shared` are the ids with a link."""
     now = now or datetime.now(UTC)
     items: list[ConversationItem] = []
     previous = ""
@@ -122,6 +128,7 @@ def conversation_items(
                 group_start=group != previous,
                 time=time_label,
                 pinned=pinned,
+                shared=conversation.id in shared,
             )
         )
         previous = group
@@ -209,6 +216,7 @@ class ChatState(AuthState):
         from fabrix_chat.state.agents import AgentState
         from fabrix_chat.state.composer import ComposerState
         from fabrix_chat.state.conversation import ConversationState
+        from fabrix_chat.state.share import ShareState
         from fabrix_chat.state.sidebar import SidebarState
 
         user, redirect = await self._user_or_redirect()
@@ -225,6 +233,8 @@ class ChatState(AuthState):
             # An alert about the conversation just asked in stays when its own page opens.
             await self._clear_alert()
         await (await self.get_state(SidebarState))._refresh(user.id)
+        share = await self.get_state(ShareState)
+        share._set(share_open=False, share_copied=False)  # a page opened afresh shows no dialog
         events = await conversation._open(user.id, wanted)
         agents = await self.get_state(AgentState)
         if not agents.agents:

@@ -76,8 +76,8 @@ class ConversationState(ChatState):
         (await self._page())._set(messages=[], has_earlier=False)
         self._set(conversation_id=0, conversation_title="", added=[], last_answer_seq=-1, not_found=True)
 
-    async def _open(self, user_id: int, conversation_id: int) -> list:
-        """Show the conversation's newest page (0: the empty new chat); returns events to run."""
+    async def _open(self, user_id: int, conversation_id: int, limit: int = PAGE_SIZE) -> list:
+        """Show the conversation's newest `limit` messages (0: the empty new chat); returns events to run."""
         from fabrix_chat.state.agents import AgentState
         from fabrix_chat.state.live_answer import LiveAnswerState
 
@@ -100,14 +100,17 @@ class ConversationState(ChatState):
             live._set(elsewhere_id=0)
             return []
         loaded = await run_db(
-            conv_repo.get_message_page, user_id=user_id, conversation_id=conversation_id, limit=PAGE_SIZE
+            conv_repo.open_message_page, user_id=user_id, conversation_id=conversation_id, limit=limit
         )
-        rows, earlier = loaded or ([], False)
+        rows = loaded.messages if loaded else []
         # The answer streaming in this tab is shown by the live view, not from the database.
         mine = live.live_id if live.streaming else 0
         # Always from the database: this visit's `added` answers were the page's own copies, gone
         # after a reload.
-        page._set(messages=[message_view(m) for m in rows if m.id != mine], has_earlier=earlier)
+        page._set(
+            messages=[message_view(m, loaded.versions.get(m.id or 0)) for m in rows if m.id != mine],
+            has_earlier=loaded.has_earlier if loaded else False,
+        )
         self._set(added=[], conversation_id=conversation_id, conversation_title=conversation.title)
         await self._shown_changed()
         # An answer still being written for this conversation by another tab or worker: Stop can end it.
@@ -139,7 +142,7 @@ class ConversationState(ChatState):
         if not self.conversation_id or not shown:
             return
         loaded = await run_db(
-            conv_repo.get_message_page,
+            conv_repo.open_message_page,
             user_id=user.id,
             conversation_id=self.conversation_id,
             before_seq=shown[0].seq,
@@ -148,9 +151,48 @@ class ConversationState(ChatState):
         if loaded is None:
             await self._show_not_found()
             return
-        rows, earlier = loaded
-        page.messages = [message_view(m) for m in rows] + page.messages
-        page._set(has_earlier=earlier)
+        page.messages = [message_view(m, loaded.versions.get(m.id or 0)) for m in loaded.messages] + page.messages
+        page._set(has_earlier=loaded.has_earlier)
+
+    @rx.event
+    async def show_version(self, message_id: int, step: int):
+        """`Previous version` (step -1) / `Next version` (1) of a question or an answer on screen:
+        that version, and what followed it, is shown and the conversation continues from it."""
+        from fabrix_chat.state.live_answer import LiveAnswerState
+
+        user, redirect = await self._user_or_redirect()
+        if redirect:
+            return redirect
+        wanted = record_id(message_id)
+        shown = await self._all()
+        if not any(m.id == wanted and m.versions > 1 for m in shown):
+            await self._alert_key("conversation_not_found")
+            return None
+        live = await self.get_state(LiveAnswerState)
+        await live._heal()
+        if live.streaming or live.elsewhere_id:
+            await self._alert_key("error_answer_running")
+            return None
+        try:
+            forward = int(step) > 0
+        except (TypeError, ValueError):
+            return None
+        try:
+            switched = await run_db(
+                chat_service.switch_version,
+                user_id=user.id,
+                conversation_id=self.conversation_id,
+                message_id=wanted,
+                forward=forward,
+            )
+        except conv_repo.AnswerRunning:
+            await self._alert_key("error_answer_running")
+            return None
+        if not switched:
+            await self._alert_key("conversation_not_found")
+            return None
+        # As many messages as were shown, so the version switched stays where it was.
+        return await self._open(user.id, self.conversation_id, limit=max(PAGE_SIZE, len(shown)))
 
     # --- feedback ----------------------------------------------------------------------
 
@@ -282,7 +324,7 @@ class ConversationState(ChatState):
         again = await self._file_for(last_user)
         if again.gone:
             return
-        return await self._ask(last_user.content, replace_from_seq=last_user.seq, attachment=again.file)
+        return await self._ask(last_user.content, regenerate=True, attachment=again.file)
 
     async def _file_for(self, question: MessageView) -> FileAgain:
         """The file to send again with an earlier question."""
@@ -337,7 +379,13 @@ class ConversationState(ChatState):
         # The editor closes when the question is asked (_ask); refused, the edited text stays.
         return await self._ask(text, replace_from_seq=seq, attachment=again.file)
 
-    async def _ask(self, question: str, replace_from_seq: int | None = None, attachment: StoredFile | None = None):
+    async def _ask(
+        self,
+        question: str,
+        replace_from_seq: int | None = None,
+        attachment: StoredFile | None = None,
+        regenerate: bool = False,
+    ):
         from fabrix_chat.state.agents import AgentState
         from fabrix_chat.state.composer import ComposerState
         from fabrix_chat.state.live_answer import LiveAnswerState
@@ -381,6 +429,7 @@ class ConversationState(ChatState):
                 agent_id=agents.selected_agent_id,
                 question=question,
                 replace_from_seq=replace_from_seq,
+                regenerate=regenerate,
                 attachment_name=attachment.name if attachment else "",
                 attachment_size=attachment.size if attachment else 0,
                 owner=answers.INSTANCE,
@@ -394,12 +443,14 @@ class ConversationState(ChatState):
             return
         await composer._question_sent(attachment)
         earlier = [live._ended_view(m) for m in self.added]  # the last answer's ending, written in
-        if replace_from_seq is not None:
+        # What the new question or answer takes the place of goes off the screen (kept as a version).
+        cut = prepared.question.seq + 1 if regenerate else replace_from_seq
+        if cut is not None:
             page = await self._page()
-            kept = [m for m in page.messages if m.seq < replace_from_seq]
+            kept = [m for m in page.messages if m.seq < cut]
             if len(kept) != len(page.messages):
                 page.messages = kept
-            earlier = [m for m in earlier if m.seq < replace_from_seq]
+            earlier = [m for m in earlier if m.seq < cut]
         self._set(
             conversation_id=prepared.conversation_id,
             conversation_title=prepared.title,
@@ -420,7 +471,8 @@ class ConversationState(ChatState):
             left_out=prepared.left_out,
         )
         # The question and its answer's entry, which shows the page's buffer (state/live_answer.py).
-        self.added = [*earlier, message_view(prepared.question), _answer_entry(job)]
+        asked = [] if regenerate else [_with_versions(message_view(prepared.question), prepared.question_versions)]
+        self.added = [*earlier, *asked, _with_versions(_answer_entry(job), prepared.versions)]
         await self._shown_changed()
         live._begin(job)
         await (await self.get_state(SidebarState))._refresh(user.id)
@@ -437,6 +489,11 @@ class ConversationState(ChatState):
         if not any(m.id == job.message_id for m in self.added):
             self.added = [*self.added, _answer_entry(job)]
             await self._shown_changed()
+
+
+def _with_versions(view: MessageView, count: int) -> MessageView:
+    """A question or answer just added: the newest of its `count` versions."""
+    return dataclasses.replace(view, version=count, versions=count) if count > 1 else view
 
 
 def _answer_entry(job: answers.AnswerJob) -> MessageView:

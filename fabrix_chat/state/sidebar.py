@@ -11,6 +11,7 @@ import reflex as rx
 from fabrix_chat.db import run_db
 from fabrix_chat.models import record_id
 from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.repo import shares as share_repo
 from fabrix_chat.services import answers
 from fabrix_chat.state.chat import ChatState, ConversationItem, conversation_items
 
@@ -28,10 +29,10 @@ class SidebarState(ChatState):
     _shown: int = PAGE_SIZE  # how many rows the list holds (grows with Show more)
 
     async def _refresh(self, user_id: int) -> None:
-        rows, more = await run_db(
-            conv_repo.list_conversation_page, user_id=user_id, query=self.search_query, limit=self._shown
+        rows, more, shared = await run_db(
+            share_repo.conversation_page, user_id=user_id, query=self.search_query, limit=self._shown
         )
-        self._set(conversations=conversation_items(rows, self._lang), has_more=more)
+        self._set(conversations=conversation_items(rows, self._lang, shared=shared), has_more=more)
 
     @rx.event
     async def show_more(self):

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 ANSWER = "article[data-message-role='assistant']"
 PASSWORD = "correct-horse-9"
-TABS = ("Users", "Conversations", "Usage", "Logs", "Maintenance", "Settings")
+TABS = ("Users", "Conversations", "Usage", "Logs", "Maintenance", "Settings", "Prompts")
 
 
 @pytest.fixture(scope="module")

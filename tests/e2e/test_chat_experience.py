@@ -197,7 +197,7 @@ def test_an_answer_finished_while_away_is_there_in_full(page, app_server):
     expect(page.locator(ANSWER)).to_contain_text("for real answers")
 
 
-def test_edit_replaces_the_question_and_everything_after_it(page, app_server):
+def test_edit_asks_again_and_keeps_the_earlier_question_and_answers_as_a_version(page, app_server):
     sign_up(page, app_server.url)
     ask_and_wait(page, "Plan a trip to Busan")
     ask_and_wait(page, "Add a day in Gyeongju")
@@ -214,11 +214,23 @@ def test_edit_replaces_the_question_and_everything_after_it(page, app_server):
     expect(page.locator(QUESTION)).to_contain_text("Plan a trip to Jeju")
     expect(page.locator(ANSWER)).to_have_count(1)
     expect(page.locator(ANSWER)).to_contain_text("Plan a trip to Jeju")  # asked with the edited text
-    page.reload()  # the database agrees: the old question and both old answers are gone
+    expect(page.get_by_text("Gyeongju")).to_have_count(0)
+    # The earlier question, with what followed it, is version 1 of 2.
+    question = page.locator(QUESTION)
+    expect(question.get_by_text("2 / 2", exact=True)).to_be_visible()
+    expect(question.get_by_role("button", name="Next version")).to_be_disabled()
+    question.get_by_role("button", name="Previous version").click()
+    expect(page.locator(QUESTION)).to_have_count(2)
+    expect(page.locator(QUESTION).first).to_contain_text("Plan a trip to Busan")
+    expect(page.locator(QUESTION).last).to_contain_text("Add a day in Gyeongju")
+    expect(page.locator(QUESTION).first.get_by_text("1 / 2", exact=True)).to_be_visible()
+    page.reload()  # the database agrees, and remembers the version chosen
+    expect(page.locator(QUESTION)).to_have_count(2)
+    expect(page.locator(QUESTION).first.get_by_text("1 / 2", exact=True)).to_be_visible()
+    page.locator(QUESTION).first.get_by_role("button", name="Next version").click()
     expect(page.locator(QUESTION)).to_have_count(1)
     expect(page.locator(QUESTION)).to_contain_text("Plan a trip to Jeju")
     expect(page.locator(ANSWER)).to_have_count(1)
-    expect(page.get_by_text("Gyeongju")).to_have_count(0)
 
 
 def test_edit_can_be_cancelled(page, app_server):
@@ -254,8 +266,15 @@ def test_regenerate_and_copy(page, app_server):
     expect(page.locator(QUESTION)).to_have_count(1)
     expect(page.locator(ANSWER)).to_have_count(1)
     expect(page.locator(ANSWER)).to_contain_text("Compare tea and coffee")
+    # The first answer is kept: "2 / 2", and Previous version shows it.
+    expect(answer.get_by_text("2 / 2", exact=True)).to_be_visible()
+    answer.get_by_role("button", name="Previous version").click()
+    expect(answer.get_by_text("1 / 2", exact=True)).to_be_visible()
+    expect(answer.get_by_role("button", name="Previous version")).to_be_disabled()
+    expect(answer.get_by_role("button", name="Next version")).to_be_enabled()
     page.reload()
     expect(page.locator(ANSWER)).to_have_count(1)
+    expect(answer.get_by_text("1 / 2", exact=True)).to_be_visible()
     # Only the last answer offers Regenerate.
     ask_and_wait(page, "And what about juice?")
     expect(page.get_by_role("button", name="Regenerate answer")).to_have_count(1)

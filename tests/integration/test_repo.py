@@ -478,18 +478,83 @@ def test_update_message_saves_the_answer_for_its_owner_only(db):
         assert utcnow() - later.get(Conversation, chat.id).updated_at < timedelta(seconds=30)
 
 
-def test_truncate_from_drops_that_message_and_later_ones(db):
+def shown(db: Session, user: User, chat: Conversation) -> list[tuple[int, str]]:
+    with new_session(db) as later:
+        return [(m.seq, m.content) for m in conv.get_messages(session=later, user_id=user.id, conversation_id=chat.id)]
+
+
+def test_retire_from_keeps_that_message_and_later_ones_as_a_version(db):
     alice, bob = add_user(db, "alice"), add_user(db, "bob")
     chat = add_conversation(db, alice, "chat", ("q1", "a1", "q2", "a2"))
     db.commit()
     with pytest.raises(LookupError):
-        conv.truncate_from(session=db, user_id=bob.id, conversation_id=chat.id, seq=0)
-    assert conv.truncate_from(session=db, user_id=alice.id, conversation_id=chat.id, seq=2) == 2
-    conv.add_message(session=db, user_id=alice.id, conversation_id=chat.id, role="user", content="q2 edited")
+        conv.retire_from(session=db, user_id=bob.id, conversation_id=chat.id, seq=0)
+    assert conv.retire_from(session=db, user_id=alice.id, conversation_id=chat.id, seq=2) == 2
+    edited = conv.add_message(session=db, user_id=alice.id, conversation_id=chat.id, role="user", content="q2 edited")
     db.commit()
-    with new_session(db) as later:
-        messages = conv.get_messages(session=later, user_id=alice.id, conversation_id=chat.id)
-        assert [(m.seq, m.content) for m in messages] == [(0, "q1"), (1, "a1"), (2, "q2 edited")]
+    assert shown(db, alice, chat) == [(0, "q1"), (1, "a1"), (2, "q2 edited")]
+    assert count(db, Message) == 5  # nothing was deleted
+    old = db.exec(select(Message).where(Message.content == "q2")).one()
+    assert edited.parent_id == old.parent_id
+    assert conv.versions(session=db, messages=[edited]) == {edited.id: conv.Version(2, 2, previous_id=old.id)}
+    # Search and the page see only what is on screen.
+    assert conv.list_conversations(session=db, user_id=alice.id, query="a2") == []
+    page = conv.open_message_page(session=db, user_id=alice.id, conversation_id=chat.id)
+    assert [m.content for m in page.messages] == ["q1", "a1", "q2 edited"]
+    assert set(page.versions) == {edited.id}
+
+
+def test_showing_a_version_brings_back_what_followed_it_as_last_chosen(db):
+    alice, bob = add_user(db, "alice"), add_user(db, "bob")
+    chat = add_conversation(db, alice, "chat", ("q1", "a1", "q2", "a2"))
+    cid = chat.id
+
+    def add(role: str, text: str) -> Message:
+        return conv.add_message(session=db, user_id=alice.id, conversation_id=cid, role=role, content=text)
+
+    def by_text(text: str) -> Message:
+        return db.exec(select(Message).where(Message.content == text)).one()
+
+    conv.retire_from(session=db, user_id=alice.id, conversation_id=cid, seq=3)  # Regenerate a2
+    add("assistant", "a2 again")
+    conv.retire_from(session=db, user_id=alice.id, conversation_id=cid, seq=2)  # edit q2
+    add("user", "q2 edited")
+    add("assistant", "a2 edited")
+    db.commit()
+    assert shown(db, alice, chat)[2:] == [(2, "q2 edited"), (3, "a2 edited")]
+    # Another user's id, or one of another conversation, is not found.
+    assert not conv.show_version(session=db, user_id=bob.id, conversation_id=cid, message_id=by_text("q2").id)
+    other = add_conversation(db, alice, "other", ("x",))
+    assert not conv.show_version(session=db, user_id=alice.id, conversation_id=other.id, message_id=by_text("q2").id)
+    # Back to q2: the newest of its answers follows it.
+    assert conv.show_version(session=db, user_id=alice.id, conversation_id=cid, message_id=by_text("q2").id)
+    db.commit()
+    assert shown(db, alice, chat) == [(0, "q1"), (1, "a1"), (2, "q2"), (3, "a2 again")]
+    # Choose the first answer, go to the edited question and back: the first answer is still chosen.
+    assert conv.show_version(session=db, user_id=alice.id, conversation_id=cid, message_id=by_text("a2").id)
+    assert conv.show_version(session=db, user_id=alice.id, conversation_id=cid, message_id=by_text("q2 edited").id)
+    db.commit()
+    assert shown(db, alice, chat)[2:] == [(2, "q2 edited"), (3, "a2 edited")]
+    assert conv.show_version(session=db, user_id=alice.id, conversation_id=cid, message_id=by_text("q2").id)
+    db.commit()
+    assert shown(db, alice, chat)[2:] == [(2, "q2"), (3, "a2")]
+    answers = conv.versions(session=db, messages=[by_text("a2")])
+    assert answers[by_text("a2").id] == conv.Version(1, 2, next_id=by_text("a2 again").id)
+    # A follow-up continues from the version on screen.
+    follow = add("user", "q3")
+    assert (follow.seq, follow.parent_id) == (4, by_text("a2").id)
+
+
+def test_no_version_is_switched_while_an_answer_of_the_conversation_streams(db):
+    alice = add_user(db)
+    chat = add_conversation(db, alice, "chat", ("q1", "a1"))
+    conv.retire_from(session=db, user_id=alice.id, conversation_id=chat.id, seq=1)
+    conv.add_message(
+        session=db, user_id=alice.id, conversation_id=chat.id, role="assistant", content="", status="streaming"
+    )
+    first = db.exec(select(Message).where(Message.content == "a1")).one()
+    with pytest.raises(conv.AnswerRunning):
+        conv.show_version(session=db, user_id=alice.id, conversation_id=chat.id, message_id=first.id)
 
 
 def test_rename_conversation(db):
@@ -908,7 +973,7 @@ def test_the_id_of_a_deleted_newest_message_is_never_given_again(db):
     user = add_user(db)
     conversation = add_conversation(db, user, messages=("question", "answer"))
     newest = max(m.id for m in conv.get_messages(session=db, user_id=user.id, conversation_id=conversation.id))
-    conv.truncate_from(session=db, user_id=user.id, conversation_id=conversation.id, seq=1)
+    db.delete(db.get(Message, newest))
     db.commit()
     again = conv.add_message(
         session=db, user_id=user.id, conversation_id=conversation.id, role="assistant", content="", status="streaming"

@@ -25,6 +25,8 @@ from fabrix_chat.fabrix.errors import FabrixUnavailable
 from fabrix_chat.logging_setup import log_file_path
 from fabrix_chat.models import Message, UsageRecord, User, utcnow
 from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.repo import prompts as prompts_repo
+from fabrix_chat.repo import shares as share_repo
 from fabrix_chat.repo import usage as usage_repo
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import auth as auth_service
@@ -34,6 +36,8 @@ from fabrix_chat.services import maintenance
 from fabrix_chat.state.admin import AdminState, logs
 from fabrix_chat.state.admin import maintenance as maintenance_tab
 from fabrix_chat.state.admin import settings as settings_tab
+from fabrix_chat.state.admin.conversations import ShareItem
+from fabrix_chat.state.admin.prompts import PublishedRow
 from fabrix_chat.state.admin.settings import SettingsSection
 from fabrix_chat.state.admin.usage import USAGE_DAYS
 from fabrix_chat.state.admin.users import UserRow
@@ -108,6 +112,20 @@ def add_conversation(engine: Engine, user_id: int, texts: list[str], *, title: s
         return conversation.id
 
 
+def add_share(engine: Engine, user_id: int, conversation_id: int) -> int:
+    with session_scope(engine) as session:
+        share = share_repo.share(session=session, user_id=user_id, conversation_id=conversation_id)
+        assert share is not None and share.id is not None
+        return share.id
+
+
+def add_published_prompt(engine: Engine, title: str, body: str) -> int:
+    with session_scope(engine) as session:
+        prompt = prompts_repo.publish_prompt(session=session, title=title, body=body)
+        assert prompt.id is not None
+        return prompt.id
+
+
 def admin_handlers() -> dict[str, Any]:
     """Every event handler of the admin page (AdminState's and its tab states'), by name."""
     handlers: dict[str, Any] = {}
@@ -161,7 +179,7 @@ def table_dump(engine: Engine) -> dict[str, list[tuple]]:
     with closing(sqlite3.connect(str(engine.url.database))) as conn:
         return {
             table: conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
-            for table in ("users", "auth_sessions", "conversations", "messages", "usage_records")
+            for table in ("users", "auth_sessions", "conversations", "messages", "usage_records", "prompts")
         }
 
 
@@ -171,7 +189,7 @@ def others_rows(dump: dict[str, list[tuple]], requester: int) -> dict[str, list[
 
 
 # Every event handler of the admin page, with arguments that would do something if allowed.
-def handler_calls(victim_id: int, conversation_id: int) -> dict[str, tuple]:
+def handler_calls(victim_id: int, conversation_id: int, prompt_id: int = 1, share_id: int = 1) -> dict[str, tuple]:
     return {
         "load_page": (),
         "select_tab": ("settings",),
@@ -198,6 +216,7 @@ def handler_calls(victim_id: int, conversation_id: int) -> dict[str, tuple]:
         "ask_delete_conversation": (conversation_id,),
         "cancel_delete_conversation": (),
         "confirm_delete_conversation": (),
+        "revoke_share": (share_id,),
         "refresh_usage": (),
         "set_log_level": ("ERROR",),
         "refresh_logs": (),
@@ -209,6 +228,8 @@ def handler_calls(victim_id: int, conversation_id: int) -> dict[str, tuple]:
         "ask_cleanup": (),
         "cancel_cleanup": (),
         "confirm_cleanup": (),
+        "publish_prompt": ({"title": "Mallory's", "body": "Send me your password"},),
+        "delete_published_prompt": (prompt_id,),
     }
 
 
@@ -217,7 +238,17 @@ def own_handlers() -> set[str]:
     return set(admin_handlers())
 
 
-ADMIN_DATA = ("users", "conversations", "view_messages", "usage_by_user", "log_lines", "backups", "settings_sections")
+ADMIN_DATA = (
+    "users",
+    "conversations",
+    "view_messages",
+    "usage_by_user",
+    "log_lines",
+    "backups",
+    "settings_sections",
+    "published_prompts",
+    "shares",
+)
 
 
 def shows_no_admin_data(state: AdminTab) -> bool:
@@ -256,6 +287,7 @@ async def test_every_handler_refuses_anyone_but_an_active_admin(engine, settings
     victim_id = add_user(engine, "victim")
     victim_token = sign_in(engine, victim_id)
     conversation_id = add_conversation(engine, victim_id, ["secret question", "secret answer"], age_days=400)
+    prompt_id = add_published_prompt(engine, "Team style", "Answer briefly.")
     token, requester = "", 0
     if who == "user":
         token = sign_in(engine, add_user(engine, "plain"))
@@ -267,11 +299,14 @@ async def test_every_handler_refuses_anyone_but_an_active_admin(engine, settings
     elif who == "expired token":
         token = "made-up-token"
     before = others_rows(table_dump(engine), requester)
-    for name, args in handler_calls(victim_id, conversation_id).items():
+    share_id = add_share(engine, victim_id, conversation_id)
+    for name, args in handler_calls(victim_id, conversation_id, prompt_id, share_id).items():
         state = new_state(token)
         # As if the page had been open as an admin before: data and targets are in the state.
         state.users = [UserRow(id=victim_id, username="victim")]
         state.settings_sections = [SettingsSection(name="server")]
+        state.published_prompts = [PublishedRow(id=prompt_id, title="Team style")]
+        state.shares = [ShareItem(id=share_id, title="secret question")]
         state.reset_user_id = state.delete_user_id = victim_id
         state.conv_delete_id = conversation_id
         state.preview_days, state.preview_conversations, state.cleanup_days = 1, 1, "1"
@@ -693,3 +728,79 @@ async def test_change_email_refuses_empty_huge_or_odd_input_and_unknown_users(en
         assert admin.email_error and admin.email_user_id == alice, form
     with session_scope(engine) as session:
         assert session.get(User, alice).email == "alice@example.com", "nothing was changed"
+
+
+# --- prompts ---------------------------------------------------------------------------------
+
+
+def prompt_rows(engine: Engine) -> list[tuple]:
+    with closing(sqlite3.connect(str(engine.url.database))) as conn:
+        return conn.execute("SELECT id, user_id, title, body FROM prompts ORDER BY id").fetchall()
+
+
+async def test_publish_a_prompt_for_everyone_and_delete_it(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    with session_scope(engine) as session:
+        own = prompts_repo.save_prompt(session=session, user_id=alice, title="Alice's own", body="private").id
+    await call(admin, "select_tab", "prompts")
+    assert admin.tab == "prompts" and admin.published_prompts == []  # a user's own prompt is not listed
+    events = await call(admin, "publish_prompt", {"title": " Team style ", "body": "Answer briefly about {{topic}}."})
+    assert admin.notice == "“Team style” is published for everyone." and admin.error == ""
+    assert [(p.title, p.preview) for p in admin.published_prompts] == [
+        ("Team style", "Answer briefly about {{topic}}.")
+    ]
+    assert len(events) == 2  # the form's fields are emptied
+    await call(admin, "publish_prompt", {"title": "", "body": "Write the weekly report for {{team}} in three bullets."})
+    assert [p.title for p in admin.published_prompts] == ["Write the weekly report for {{team}} in…", "Team style"]
+    published = admin.published_prompts[1].id
+    with session_scope(engine) as session:
+        assert [p.title for p in prompts_repo.list_prompts(session=session, user_id=alice)] == [
+            "Alice's own",
+            "Write the weekly report for {{team}} in…",
+            "Team style",
+        ]
+    await call(admin, "delete_published_prompt", published)
+    assert admin.notice == "“Team style” was deleted."
+    assert [p.title for p in admin.published_prompts] == ["Write the weekly report for {{team}} in…"]
+    assert [row[2] for row in prompt_rows(engine)] == ["Alice's own", "Write the weekly report for {{team}} in…"]
+    # A user's own prompt is not the admin's to delete here, nor is a missing or odd id anything.
+    for prompt_id in (own, published, 0, -5, "abc", 10**30, None):
+        await call(admin, "delete_published_prompt", prompt_id)
+        assert admin.error == "Prompt not found.", prompt_id
+    assert len(prompt_rows(engine)) == 2
+
+
+async def test_publish_refuses_empty_huge_or_odd_input(engine, admin) -> None:
+    await call(admin, "select_tab", "prompts")
+    for form, error in (
+        ({"title": "t", "body": ""}, "The prompt is empty."),
+        ({"title": "t", "body": " \x00 \n"}, "The prompt is empty."),
+        ({"title": "t", "body": ["x"]}, "The prompt is empty."),
+        ("not a form", "The prompt is empty."),
+        ({"title": "t", "body": "x" * 4001}, "A prompt can hold at most 4000 characters."),
+        ({"title": "t" * 101, "body": "x"}, "A prompt's title can be at most 100 characters."),
+    ):
+        assert await call(admin, "publish_prompt", form) == [], form  # the form keeps what was typed
+        assert admin.error == error and admin.notice == "", form
+    assert prompt_rows(engine) == []
+    await call(admin, "publish_prompt", {"title": "Nul\x00 title", "body": "Keep\x00 it"})
+    assert prompt_rows(engine)[0][1:] == (None, "Nul title", "Keep it")
+
+
+# --- share links -----------------------------------------------------------------------------
+
+
+async def test_an_admin_sees_every_share_and_stops_any(engine, admin) -> None:
+    victim_id = add_user(engine, "victim")
+    conversation_id = add_conversation(engine, victim_id, ["secret question", "secret answer"])
+    share_id = add_share(engine, victim_id, conversation_id)
+    await call(admin, "select_tab", "conversations")
+    assert [(s.id, s.username) for s in admin.shares] == [(share_id, "victim")]
+    for odd in ("abc", 10**30, -1, None, share_id + 1):
+        await call(admin, "revoke_share", odd)
+        assert admin.error == "This chat is no longer shared." and len(admin.shares) == 1, odd
+    await call(admin, "revoke_share", share_id)
+    assert admin.error == "" and "is no longer shared" in admin.notice and admin.shares == []
+    with session_scope(engine) as session:
+        assert share_repo.list_all(session=session) == []
+        assert len(conv_repo.get_messages(session=session, user_id=victim_id, conversation_id=conversation_id)) == 2

@@ -38,6 +38,7 @@ from fabrix_chat.state.chat import ChatState, MessageView, conversation_items, m
 from fabrix_chat.state.composer import ComposerState
 from fabrix_chat.state.conversation import ConversationState, MessagePageState
 from fabrix_chat.state.live_answer import LiveAnswerState
+from fabrix_chat.state.prompts import PromptState
 from fabrix_chat.state.sidebar import SidebarState
 from tests import reflex_tab
 from tests.reflex_tab import download_of, js_of
@@ -139,12 +140,13 @@ def snapshot(engine, conversation_id: int) -> tuple:
     with Session(engine) as session:
         conversation = session.get(Conversation, conversation_id)
         messages = session.exec(
-            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq)
+            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.seq, Message.id)
         ).all()
         return (
             conversation.title if conversation else None,
             conversation.agent_id if conversation else None,
-            [(m.seq, m.role, m.content, m.status) for m in messages],
+            # An earlier version, off the screen, is marked "kept".
+            [(m.seq, m.role, m.content, m.status) + (() if m.current else ("kept",)) for m in messages],
         )
 
 
@@ -585,10 +587,17 @@ async def test_signed_out_browser_is_sent_to_log_in_and_changes_nothing(app_db, 
         (LiveAnswerState.resync, (f"{alice_answer.id}:1",)),
         (ComposerState.remove_file, ()),
         (SidebarState.toggle_pin, (two_users["secret"],)),
+        (PromptState.set_prompts_open, (True,)),
+        (PromptState.set_prompt_query, ("merger",)),
+        (PromptState.choose_prompt, (1,)),
+        (PromptState.delete_prompt, (1,)),
+        (PromptState.save_as_prompt, (1,)),
+        (PromptState.save_prompt, ({},)),
         (ConversationState.export_markdown, ()),
         (ConversationState.print_chat, ()),
         (ConversationState.toggle_feedback, (alice_answer.id, -1)),
         (ConversationState.send_feedback, ({"comment": "pwned"},)),
+        (ConversationState.show_version, (alice_answer.id, -1)),
     ):
         result = await tab.run(handler, *args)
         assert "/login" in str(result), handler.fn.__name__
@@ -689,7 +698,7 @@ async def test_send_saves_the_question_titled_from_it_and_keeps_the_job_on_the_s
     assert len(stored_messages(app_db, two_users["b"], conversation_id)) == 2
 
 
-async def test_edit_replaces_the_question_and_everything_after_it(app_db, two_users):
+async def test_edit_asks_again_in_place_of_the_question_and_keeps_the_old_one_as_a_version(app_db, two_users):
     cid = conversation_of(
         app_db,
         two_users["a"],
@@ -706,11 +715,19 @@ async def test_edit_replaces_the_question_and_everything_after_it(app_db, two_us
     assert tab.conversation.editing_seq == -1 and tab.live.streaming
     assert tab.page.messages == []
     assert [(m.role, m.content) for m in tab.conversation.added] == [("user", "Plan Jeju"), ("assistant", "")]
-    assert snapshot(app_db, cid)[2] == [(0, "user", "Plan Jeju", "complete"), (1, "assistant", "", "streaming")]
+    assert [(m.version, m.versions) for m in tab.conversation.added] == [(2, 2), (0, 0)]
+    assert snapshot(app_db, cid)[2] == [
+        (0, "user", "Plan Busan", "complete", "kept"),
+        (0, "user", "Plan Jeju", "complete"),
+        (1, "assistant", "Day 1...", "complete", "kept"),
+        (1, "assistant", "", "streaming"),
+        (2, "user", "Add Gyeongju", "complete", "kept"),
+        (3, "assistant", "Day 3...", "complete", "kept"),
+    ]
     assert answers.handed(tab.live.live_id).contents == ("Plan Jeju",)  # asked again with the edited history
 
 
-async def test_regenerate_replaces_the_last_answer_only(app_db, two_users):
+async def test_regenerate_asks_the_last_question_again_and_keeps_the_old_answer_as_a_version(app_db, two_users):
     cid = conversation_of(
         app_db,
         two_users["a"],
@@ -725,12 +742,76 @@ async def test_regenerate_replaces_the_last_answer_only(app_db, two_users):
         (0, "user", "Plan Busan", "complete"),
         (1, "assistant", "Day 1...", "complete"),
         (2, "user", "Add Gyeongju", "complete"),
+        (3, "assistant", "Day 3...", "complete", "kept"),
         (3, "assistant", "", "streaming"),
     ]
-    assert [m.content for m in tab.page.messages] == ["Plan Busan", "Day 1..."]
-    assert [(m.role, m.content) for m in tab.conversation.added] == [("user", "Add Gyeongju"), ("assistant", "")]
+    assert [m.content for m in tab.page.messages] == ["Plan Busan", "Day 1...", "Add Gyeongju"]
+    assert [(m.role, m.content, m.version, m.versions) for m in tab.conversation.added] == [("assistant", "", 2, 2)]
     job = answers.handed(tab.live.live_id)
     assert job.contents[-1] == "Add Gyeongju" and "Day 1..." in job.contents[-2]
+
+
+def with_two_answers(engine, user_id: int) -> int:
+    """ "Plan Busan" answered twice ("Day 1..." was regenerated into "Day 1, again"), then a follow-up."""
+    cid = conversation_of(engine, user_id, "Trip", [("user", "Plan Busan"), ("assistant", "Day 1...")])
+    with Session(engine, expire_on_commit=False) as session:
+        conv_repo.retire_from(session=session, user_id=user_id, conversation_id=cid, seq=1)
+        for role, text in (("assistant", "Day 1, again"), ("user", "And Gyeongju?"), ("assistant", "Day 2...")):
+            conv_repo.add_message(session=session, user_id=user_id, conversation_id=cid, role=role, content=text)
+        session.commit()
+    return cid
+
+
+def shown_versions(tab: Tab) -> list[tuple[str, int, int]]:
+    return [(m.content, m.version, m.versions) for m in [*tab.page.messages, *tab.conversation.added]]
+
+
+async def test_previous_and_next_version_switch_the_answer_and_what_follows_it(app_db, two_users):
+    cid = with_two_answers(app_db, two_users["a"])
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")
+    await tab.run(ChatState.load_page)
+    assert shown_versions(tab) == [
+        ("Plan Busan", 0, 0),
+        ("Day 1, again", 2, 2),
+        ("And Gyeongju?", 0, 0),
+        ("Day 2...", 0, 0),
+    ]
+    second = tab.page.messages[1].id
+    await tab.run(ConversationState.show_version, second, -1)
+    # The first answer had nothing after it: the conversation continues from it.
+    assert shown_versions(tab) == [("Plan Busan", 0, 0), ("Day 1...", 1, 2)]
+    assert tab.conversation.last_answer_seq == 1
+    await tab.run(ConversationState.show_version, tab.page.messages[1].id, 1)
+    assert [c for c, *_ in shown_versions(tab)] == ["Plan Busan", "Day 1, again", "And Gyeongju?", "Day 2..."]
+    # The history sent with the next question is the version on screen.
+    await tab.run(AgentState.load_agents)
+    await tab.run(ConversationState.show_version, tab.page.messages[1].id, -1)
+    await tab.run(ConversationState.send_message, {"message": "Only Busan then"})
+    assert answers.handed(tab.live.live_id).contents == ("Plan Busan", "Day 1...", "Only Busan then")
+    # While it is written, no version is switched.
+    before = snapshot(app_db, cid)
+    await tab.run(ConversationState.show_version, tab.page.messages[1].id, 1)
+    assert tab.chat.alert_text.startswith("An answer is still being written") and snapshot(app_db, cid) == before
+
+
+async def test_a_version_of_another_users_or_an_odd_id_is_not_found_and_changes_nothing(app_db, two_users):
+    cid = with_two_answers(app_db, two_users["a"])
+    before = snapshot(app_db, cid)
+    alices = Tab(two_users["a_token"], f"/chat/{cid}")
+    await alices.run(ChatState.load_page)
+    hers = alices.page.messages[1].id
+    tab = Tab(two_users["b_token"], "/chat")
+    await tab.run(ChatState.load_page)
+    for message_id, step in ((hers, -1), ("abc", -1), (10**30, 1), (-5, 1), (None, 1), (hers, "x")):
+        await tab.run(ConversationState.show_version, message_id, step)
+        assert tab.chat.alert_text == NOT_FOUND, (message_id, step)
+        await tab.run(ChatState.dismiss_alert)
+    # Alice herself: an odd step does nothing; a version that is not on her page is not found.
+    await alices.run(ConversationState.show_version, hers, "x")
+    await alices.run(ConversationState.show_version, hers, 1)  # already the last version
+    assert alices.chat.alert_text == NOT_FOUND
+    assert snapshot(app_db, cid) == before
+    assert "Day 1" not in tab.held() and "Busan" not in tab.held()
 
 
 # --- pages: long conversations and many conversations ----------------------------------------

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import reflex as rx
 
-from fabrix_chat.components.admin.common import data_table, labelled_select
+from fabrix_chat.components.admin.common import data_table, labelled_select, panel
 from fabrix_chat.components.common import text_button
 from fabrix_chat.components.markdown import markdown
 from fabrix_chat.models import Role
-from fabrix_chat.state.admin.conversations import AdminConversationsState, ConversationRow, UserOption, ViewedMessage
+from fabrix_chat.state.admin.conversations import (
+    AdminConversationsState,
+    ConversationRow,
+    ShareItem,
+    UserOption,
+    ViewedMessage,
+)
 from fabrix_chat.state.ui import tr
 
 CONVERSATION_COLUMNS = [
@@ -36,6 +42,20 @@ def _conversation_cells(row: ConversationRow) -> list[rx.Component]:
                 ),
                 class_name="admin-actions",
             )
+        ),
+    ]
+
+
+SHARE_COLUMNS = ["admin_col_title", "admin_col_user", "admin_col_shared", "admin_col_actions"]
+
+
+def _share_cells(row: ShareItem) -> list[rx.Component]:
+    return [
+        rx.el.td(row.title, class_name="admin-strong"),
+        rx.el.td(row.username),
+        rx.el.td(row.created),
+        rx.el.td(
+            text_button(tr("stop_sharing"), AdminConversationsState.revoke_share(row.id), kind="small danger-text")
         ),
     ]
 
@@ -75,6 +95,16 @@ def conversations_tab() -> rx.Component:
             AdminConversationsState.conversations,
             _conversation_cells,
             empty_key="no_matches",
+        ),
+        panel(
+            tr("admin_shared_links"),
+            data_table(
+                tr("admin_shared_links"),
+                SHARE_COLUMNS,
+                AdminConversationsState.shares,
+                _share_cells,
+                empty_key="admin_no_shares",
+            ),
         ),
         class_name="admin-tab-body",
     )

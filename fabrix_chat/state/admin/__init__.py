@@ -2,7 +2,7 @@
 
 - base.py: AdminState (the open tab, the last action's notice or error) and the admin rule,
   `@admin_only`, which every admin handler is written with;
-- users.py, conversations.py, usage.py, logs.py, maintenance.py, settings.py: one tab each,
+- users.py, conversations.py, usage.py, logs.py, maintenance.py, settings.py, prompts.py: one tab each,
   next to its components in components/admin/ (same module names).
 """
 
@@ -10,6 +10,7 @@ from fabrix_chat.state.admin.base import AdminState, admin_only
 from fabrix_chat.state.admin.conversations import AdminConversationsState
 from fabrix_chat.state.admin.logs import AdminLogsState
 from fabrix_chat.state.admin.maintenance import AdminMaintenanceState
+from fabrix_chat.state.admin.prompts import AdminPromptsState
 from fabrix_chat.state.admin.settings import AdminSettingsState
 from fabrix_chat.state.admin.usage import AdminUsageState
 from fabrix_chat.state.admin.users import AdminUsersState
@@ -18,6 +19,7 @@ __all__ = [
     "AdminConversationsState",
     "AdminLogsState",
     "AdminMaintenanceState",
+    "AdminPromptsState",
     "AdminSettingsState",
     "AdminState",
     "AdminUsageState",

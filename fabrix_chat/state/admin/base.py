@@ -27,7 +27,7 @@ from fabrix_chat.state.ui import UIState
 
 log = logging.getLogger(__name__)
 
-TABS = ("users", "conversations", "usage", "logs", "maintenance", "settings")
+TABS = ("users", "conversations", "usage", "logs", "maintenance", "settings", "prompts")
 NOT_SET = "—"
 
 

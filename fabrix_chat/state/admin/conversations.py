@@ -1,5 +1,5 @@
-"""The Conversations tab: every user's conversations, searched, opened read-only, deleted
-(components/admin/conversations.py)."""
+"""The Conversations tab: every user's conversations, searched, opened read-only, deleted, and
+every share link, which the admin can stop (components/admin/conversations.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from fabrix_chat.db import run_db
 from fabrix_chat.models import Status, User, record_id
+from fabrix_chat.repo import shares as share_repo
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.repo.admin import admin_conversations, admin_delete_conversation, admin_open_conversation
 from fabrix_chat.state.admin.base import AdminState, admin_only, local_time
@@ -29,6 +30,14 @@ class ConversationRow:
     username: str = ""
     updated: str = ""
     messages: int = 0
+
+
+@dataclasses.dataclass
+class ShareItem:
+    id: int = 0
+    title: str = ""
+    username: str = ""
+    created: str = ""
 
 
 @dataclasses.dataclass
@@ -53,11 +62,34 @@ class AdminConversationsState(AdminState):
     view_messages: list[ViewedMessage] = []
     conv_delete_id: int = 0
     conv_delete_title: str = ""
+    shares: list[ShareItem] = []
 
     async def _load(self) -> None:
         everyone = await run_db(users_repo.list_users)
         self.user_options = [UserOption(id=str(u.id), username=u.username) for u in everyone]
         await self._load_conversations()
+        await self._load_shares()
+
+    async def _load_shares(self) -> None:
+        rows = await run_db(share_repo.list_all)
+        self.shares = [
+            ShareItem(
+                id=r.id, title=r.title or self._t("new_chat"), username=r.username, created=local_time(r.created_at)
+            )
+            for r in rows
+        ]
+
+    @admin_only
+    async def revoke_share(self, admin: User, share_id: int):
+        """`Stop sharing` on any user's share link: it stops working at once."""
+        wanted = record_id(share_id)
+        row = next((s for s in self.shares if s.id == wanted), None)
+        if row is not None and await run_db(share_repo.revoke, share_id=wanted):
+            log.info("admin %s stopped the share of %r by %s", admin.username, row.title, row.username)
+            self._say(notice=self._t("admin_share_stopped", title=row.title))
+        else:
+            self._say(error=self._t("share_no_longer"))
+        await self._load_shares()
 
     async def _load_conversations(self) -> None:
         user_id = int(self.conv_user) if self.conv_user.isdigit() else None
