@@ -267,6 +267,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The file of that question is no longer kept. Attach it again, then try again.",
         "그 질문의 파일은 더 이상 보관되어 있지 않습니다. 파일을 다시 첨부한 뒤 다시 시도하세요.",
     ),
+    "error_chat_changed": (
+        "This chat was changed in another window. It is shown as it is now; your message is back in the box.",
+        "다른 창에서 이 대화가 바뀌었습니다. 지금 상태로 다시 보여 드리며, 보내려던 메시지는 입력창에 돌려놓았습니다.",
+    ),
     "error_answer_running": (
         "An answer is still being written. Stop it or wait until it ends.",
         "아직 답변을 작성하는 중입니다. 중지하거나 끝날 때까지 기다리세요.",

@@ -89,8 +89,11 @@ def share(*, session: Session, user_id: int, conversation_id: int) -> Share | No
     return row
 
 
-def stop_sharing(*, session: Session, user_id: int, conversation_id: int) -> bool:
-    """End the user's share of their conversation; False when it was not shared (or not theirs)."""
+def stop_sharing(*, session: Session, user_id: int, conversation_id: int) -> bool | None:
+    """End the user's share of their conversation; False when it was not shared, None when the
+    conversation is not theirs."""
+    if conv_repo.get_conversation(session=session, user_id=user_id, conversation_id=conversation_id) is None:
+        return None
     row = share_of(session=session, user_id=user_id, conversation_id=conversation_id)
     if row is None:
         return False

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
@@ -108,6 +108,11 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(ascii_chars / 4) + (len(text) - ascii_chars)
 
 
+class ChatChanged(Exception):
+    """The conversation is not as the asking tab shows it (another tab asked in it, edited it or
+    switched a version): nothing was saved."""
+
+
 @dataclass(frozen=True)
 class PreparedQuestion:
     conversation_id: int
@@ -129,6 +134,7 @@ def prepare_question(
     question: str = "",
     replace_from_seq: int | None = None,
     regenerate: bool = False,
+    shown_id: int | None = None,
     attachment_name: str = "",
     attachment_size: int = 0,
     owner: str = "",
@@ -140,6 +146,10 @@ def prepare_question(
     and resend). `regenerate` asks the last question on screen again instead of `question`: its
     answer stays as an earlier version beside the new one. `owner` names the app instance that
     will write the answer (its heartbeat tells a restart it is alive).
+
+    `shown_id` is what the asking tab shows there: the last message (a new question), the
+    question edited, or the question regenerated (0: none). When the conversation on screen has
+    changed since (another tab), ChatChanged is raised before anything is written.
     Raises LookupError when the conversation is not the user's, or has no question to regenerate.
     """
     if conversation_id:
@@ -168,9 +178,13 @@ def prepare_question(
         asked = next((m for m in reversed(shown) if m.role == Role.USER), None)
         if asked is None:
             raise LookupError("nothing to regenerate")
+        if shown_id is not None and asked.id != shown_id:
+            raise ChatChanged(cid)
         conv_repo.retire_from(session=session, user_id=user_id, conversation_id=cid, seq=asked.seq + 1)
         history = [m for m in shown if m.seq < asked.seq]
     else:
+        if shown_id is not None and _shown_there(session, cid, replace_from_seq) != shown_id:
+            raise ChatChanged(cid)
         if replace_from_seq is not None:
             conv_repo.retire_from(session=session, user_id=user_id, conversation_id=cid, seq=replace_from_seq)
         history = recent()
@@ -210,6 +224,13 @@ def prepare_question(
         versions=count.get(answer.id or 0, 1),
         question_versions=count.get(asked.id or 0, 1),
     )
+
+
+def _shown_there(session: Session, conversation_id: int, seq: int | None) -> int:
+    """The id of the message on screen at `seq` (None: the last one); 0 when there is none."""
+    stmt = select(Message.id).where(Message.conversation_id == conversation_id, col(Message.current))
+    stmt = stmt.where(Message.seq == seq) if seq is not None else stmt.order_by(col(Message.seq).desc())
+    return session.exec(stmt.limit(1)).first() or 0
 
 
 def switch_version(*, session: Session, user_id: int, conversation_id: int, message_id: int, forward: bool) -> bool:

@@ -430,10 +430,20 @@ class ConversationState(ChatState):
                 question=question,
                 replace_from_seq=replace_from_seq,
                 regenerate=regenerate,
+                shown_id=await self._shown_id(replace_from_seq, regenerate),
                 attachment_name=attachment.name if attachment else "",
                 attachment_size=attachment.size if attachment else 0,
                 owner=answers.INSTANCE,
             )
+        except chat_service.ChatChanged:
+            # Another tab asked, edited or switched a version here: show the chat as it is now,
+            # and give back what was typed rather than lose it.
+            shown = len(await self._all())
+            events = await self._open(user.id, self.conversation_id, limit=max(PAGE_SIZE, shown + 2))
+            await self._alert_key("error_chat_changed")
+            if not regenerate:
+                events.append(rx.set_value("composer-input", question))
+            return events
         except LookupError:
             await self._show_not_found()
             return
@@ -481,6 +491,15 @@ class ConversationState(ChatState):
         if new_conversation:
             events.insert(0, rx.redirect(f"/chat/{prepared.conversation_id}"))
         return events
+
+    async def _shown_id(self, replace_from_seq: int | None, regenerate: bool) -> int:
+        """What this tab shows where a question goes (see chat_service.prepare_question)."""
+        shown = await self._all()
+        if regenerate:
+            return next((m.id for m in reversed(shown) if m.role == Role.USER), 0)
+        if replace_from_seq is not None:
+            return next((m.id for m in shown if m.seq == replace_from_seq), 0)
+        return shown[-1].id if shown else 0
 
     async def _answer_ended(self, job: answers.AnswerJob) -> None:
         """The live answer ended in this conversation. Its entry in `added` (put there with the

@@ -96,7 +96,10 @@ class ShareState(ChatState):
             return redirect
         conversation_id = await self._conversation_id()
         stopped = await run_db(share_repo.stop_sharing, user_id=user.id, conversation_id=conversation_id)
-        if stopped:
+        if stopped is None:
+            await self._alert_key("conversation_not_found")
+            self._set(share_open=False)
+        elif stopped:  # False: no longer shared already (an admin stopped it): nothing to do
             log.info("user %s stopped sharing conversation %s", user.username, conversation_id)
         self._set(share_path="", share_copied=False)
         await self._refresh_sidebar(user.id)

@@ -945,6 +945,69 @@ def test_migration_0003_adds_the_heartbeat_to_an_existing_database(empty_db_url)
         engine.dispose()
 
 
+def test_migration_0007_makes_an_existing_conversation_a_line_of_versions(empty_db_url):
+    """A database at 0006: each message follows the one before it after the upgrade, so versions
+    start from there; the downgrade keeps only the versions on screen."""
+    engine = make_engine(empty_db_url)
+    try:
+        migrate(empty_db_url, "upgrade", "0006")
+        now = utcnow()
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (username, email, password_hash, is_admin, is_active, created_at,"
+                    " must_change_password) VALUES ('kim', 'kim@example.com', 'x', false, true, :now, false)"
+                ),
+                {"now": now},
+            )
+            user_id = connection.execute(text("SELECT id FROM users")).scalar_one()
+            connection.execute(
+                text(
+                    "INSERT INTO conversations (user_id, title, agent_id, created_at, updated_at)"
+                    " VALUES (:user, 'old', '', :now, :now)"
+                ),
+                {"user": user_id, "now": now},
+            )
+            chat_id = connection.execute(text("SELECT id FROM conversations")).scalar_one()
+            for seq, (role, content) in enumerate(
+                (("user", "q1"), ("assistant", "a1"), ("user", "q2"), ("assistant", "a2"))
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO messages (conversation_id, seq, role, content, status, error, attachment_name,"
+                        " attachment_size, created_at, updated_at, owner, feedback, feedback_comment)"
+                        " VALUES (:chat, :seq, :role, :content, 'complete', '', '', 0, :now, :now, '', 0, '')"
+                    ),
+                    {"chat": chat_id, "seq": seq, "role": role, "content": content, "now": now},
+                )
+
+        migrate(empty_db_url, "upgrade", "head")
+        with Session(engine, expire_on_commit=False) as session:
+            rows = session.exec(select(Message).order_by(Message.seq)).all()
+            assert [m.parent_id for m in rows] == [None, rows[0].id, rows[1].id, rows[2].id]
+            assert all(m.current for m in rows)
+            # Regenerate the last answer: the old one is a version beside the new one.
+            conv.retire_from(session=session, user_id=user_id, conversation_id=chat_id, seq=3)
+            again = conv.add_message(
+                session=session, user_id=user_id, conversation_id=chat_id, role="assistant", content="a2 again"
+            )
+            session.commit()
+            assert conv.versions(session=session, messages=[again])[again.id] == conv.Version(
+                2, 2, previous_id=rows[3].id
+            )
+
+        migrate(empty_db_url, "downgrade", "0006")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT seq, content FROM messages ORDER BY seq")).all() == [
+                (0, "q1"),
+                (1, "a1"),
+                (2, "q2"),
+                (3, "a2 again"),
+            ]
+    finally:
+        engine.dispose()
+
+
 def test_idle_sessions_and_unredeemed_tickets_are_purged(session) -> None:
     from fabrix_chat.services import auth as auth_service
 

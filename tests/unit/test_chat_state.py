@@ -794,6 +794,41 @@ async def test_previous_and_next_version_switch_the_answer_and_what_follows_it(a
     assert tab.chat.alert_text.startswith("An answer is still being written") and snapshot(app_db, cid) == before
 
 
+async def test_asking_in_a_chat_changed_in_another_tab_saves_nothing_and_gives_the_text_back(app_db, two_users):
+    cid = with_two_answers(app_db, two_users["a"])
+    first, second = Tab(two_users["a_token"], f"/chat/{cid}"), Tab(two_users["a_token"], f"/chat/{cid}")
+    for tab in (first, second):
+        await tab.run(ChatState.load_page)
+        await tab.run(AgentState.load_agents)
+    for handler, args, step, now_shown in (
+        (ConversationState.send_message, ({"message": "Next?"},), -1, ["Plan Busan", "Day 1..."]),
+        (ConversationState.regenerate, (), 1, ["Plan Busan", "Day 1, again", "And Gyeongju?", "Day 2..."]),
+        (ConversationState.send_message, ({"message": "Next?"},), -1, ["Plan Busan", "Day 1..."]),
+    ):
+        await second.run(ConversationState.show_version, second.page.messages[1].id, step)
+        before = snapshot(app_db, cid)
+        events = await first.run(handler, *args)
+        assert first.chat.alert_text.startswith("This chat was changed in another window"), handler.fn.__name__
+        assert snapshot(app_db, cid) == before and not first.live.streaming
+        # Shown as it is now, and what was typed is back in the message box.
+        assert [m.content for m in first.page.messages] == now_shown
+        assert ("Next?" in str(events)) == (handler is ConversationState.send_message)
+    # An edit of a question the other tab has taken off the screen.
+    await second.run(ConversationState.show_version, second.page.messages[1].id, 1)
+    await first.run(ChatState.load_page)
+    await first.run(ConversationState.start_edit, 2)
+    await first.run(ConversationState.set_edit_text, "And Daegu?")
+    await second.run(ConversationState.show_version, second.page.messages[1].id, -1)
+    before = snapshot(app_db, cid)
+    events = await first.run(ConversationState.save_edit)
+    assert first.chat.alert_text.startswith("This chat was changed") and snapshot(app_db, cid) == before
+    assert "And Daegu?" in str(events) and [m.content for m in first.page.messages] == ["Plan Busan", "Day 1..."]
+    await first.run(ChatState.dismiss_alert)
+    await first.run(ConversationState.send_message, {"message": "Next?"})
+    assert first.chat.alert_text == "" and first.live.streaming
+    assert answers.handed(first.live.live_id).contents == ("Plan Busan", "Day 1...", "Next?")
+
+
 async def test_a_version_of_another_users_or_an_odd_id_is_not_found_and_changes_nothing(app_db, two_users):
     cid = with_two_answers(app_db, two_users["a"])
     before = snapshot(app_db, cid)

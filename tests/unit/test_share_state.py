@@ -142,7 +142,9 @@ async def test_another_user_can_neither_share_nor_stop_sharing_a_chat_not_theirs
     assert bob.share.share_path == ""  # her link is not shown to him
     await bob.run(ShareState.copy_link)
     assert bob.chat.alert_text == NOT_FOUND and bob.share.share_path == ""
+    await bob.run(ChatState.dismiss_alert)
     await bob.run(ShareState.stop_sharing)
+    assert bob.chat.alert_text == NOT_FOUND
     assert [(s.id, s.token) for s in shares_in(app_db)] == [(s.id, s.token) for s in before]
     assert path.removeprefix("/shared/") not in bob.held() and "BLUE-HERON" not in bob.held()
 
