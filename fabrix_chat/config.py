@@ -34,6 +34,7 @@ SECRET_KEYS = frozenset(
         "fabrix_api.openapi_token",
         "rate_limit.redis_url",
         "database.url",
+        "ldap.service_password",
     }
 )
 
@@ -124,6 +125,8 @@ class AuthSettings(_Section):
     admin_signup_key: str = DEMO_SIGNUP_KEY
     allowed_email_domains: tuple[str, ...] = ()
     session_idle_minutes: int = _rule(30, "from 1 to 1440", ge=1, le=24 * 60)
+    # false: only personal invitations (admin page, Invitations) let people sign up
+    shared_key_signup: bool = True
 
     @field_validator("admin_signup_key")
     @classmethod
@@ -208,6 +211,59 @@ class UploadSettings(_Section):
         return self
 
 
+class LdapSettings(_Section):
+    """Directory sign-in (LDAP / Active Directory); off while `url` is empty."""
+
+    url: str = _rule("", "empty or an ldap:// or ldaps:// URL", pattern=r"^(ldaps?://[^/\s]+/?)?$")
+    start_tls: bool = False  # upgrade an ldap:// connection with StartTLS
+    ca_file: str = ""  # the CA certificate(s) to trust (PEM); empty: the system's
+    # Either bind as the user directly (e.g. "uid={username},ou=people,dc=example,dc=com" or
+    # "{username}@corp.example.com" for AD), or search for the user with a service account.
+    bind_dn_template: str = ""
+    search_base: str = ""
+    search_filter: str = _rule("(uid={username})", "an LDAP filter with {username}, e.g. (sAMAccountName={username})")
+    service_dn: str = ""
+    service_password: str = ""
+    email_attribute: str = _rule("mail", "an attribute name", pattern=r"^[A-Za-z][A-Za-z0-9-]*$")
+    allowed_group: str = ""  # a group DN: only its members may sign in (empty: anyone in the directory)
+    admin_group: str = ""  # a group DN: its members are administrators here
+    timeout_seconds: float = _rule(5, "from 1 to 60", ge=1, le=60, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _complete(self) -> LdapSettings:
+        if not self.url:
+            return self
+        if not (self.bind_dn_template or self.search_base):
+            raise _refuse_other("bind_dn_template", "set (or search_base) when url is set", "")
+        if self.bind_dn_template and "{username}" not in self.bind_dn_template:
+            raise _refuse_other("bind_dn_template", "a DN with {username}", self.bind_dn_template)
+        if self.search_base and "{username}" not in self.search_filter:
+            raise _refuse_other("search_filter", "an LDAP filter with {username}", self.search_filter)
+        host = urlsplit(self.url).hostname or ""
+        if self.url.startswith("ldap://") and not self.start_tls and host not in LOOPBACK_HOSTS:
+            raise _refuse_other(
+                "url",
+                "an ldaps:// URL, or start_tls = true: passwords would cross the network in clear text",
+                self.url,
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+class QuotaSettings(_Section):
+    """Per-user daily limits (0: none); an admin can set another per user on the Users tab."""
+
+    daily_questions: int = _rule(0, "from 0 (no limit) to 1000000", ge=0, le=1_000_000)
+    daily_tokens: int = _rule(0, "from 0 (no limit) to 1000000000", ge=0, le=1_000_000_000)
+
+
+class AuditSettings(_Section):
+    keep_days: int = _rule(365, "from 1 to 3650", ge=1, le=3650)
+
+
 class DatabaseSettings(_Section):
     url: str = _rule("", "empty, a sqlite:/// or a postgresql:// URL", pattern=r"^((sqlite|postgresql).*)?$")
 
@@ -222,6 +278,9 @@ class Settings(BaseModel):
     rate_limit: RateLimitSettings = RateLimitSettings()
     upload: UploadSettings = UploadSettings()
     database: DatabaseSettings = DatabaseSettings()
+    ldap: LdapSettings = LdapSettings()
+    quota: QuotaSettings = QuotaSettings()
+    audit: AuditSettings = AuditSettings()
     source: str = ""  # the file these settings came from ("" when none)
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -60,6 +60,11 @@ class User(SQLModel, table=True):
     # Set when someone else chose the password (an admin's reset, an import): the user must
     # choose their own at the next sign-in before anything else.
     must_change_password: bool = False
+    # Migration 0010: where the password is checked ("local", or "ldap": the directory, with no
+    # local password), and the user's own daily limits (None: the [quota] default).
+    auth_source: str = Field(default="local", max_length=16)
+    daily_question_limit: int | None = None
+    daily_token_limit: int | None = None
 
 
 class AuthSession(SQLModel, table=True):
@@ -171,3 +176,60 @@ class Prompt(SQLModel, table=True):
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Invitation(SQLModel, table=True):
+    """A personal invitation (migration 0010): one sign-up for one email address before it
+    expires. Only the SHA-256 of its code is stored."""
+
+    __tablename__ = "invitations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    code_hash: str = Field(max_length=64, unique=True, index=True)
+    created_by: str = Field(default="", max_length=32)  # the admin's username
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by: str = Field(default="", max_length=32)  # the username it signed up
+    revoked_at: datetime | None = None
+
+
+class Announcement(SQLModel, table=True):
+    """A banner on every chat page until its end time (migration 0010); markdown, never raw HTML."""
+
+    __tablename__ = "announcements"
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    level: str = Field(default="info", max_length=16)  # "info" or "warning"
+    created_by: str = Field(default="", max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    ends_at: datetime | None = None
+
+
+class AnnouncementDismissal(SQLModel, table=True):
+    """A user pressed Dismiss on an announcement: it is not shown to them again."""
+
+    __tablename__ = "announcement_dismissals"
+    __table_args__ = (UniqueConstraint("announcement_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    announcement_id: int = Field(foreign_key="announcements.id", ondelete="CASCADE")
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditRecord(SQLModel, table=True):
+    """Who did what, to whom, when and from where (migration 0010). Never a secret."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index("ix_audit_created", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(default="", max_length=64)  # a username, or "" (someone not signed in)
+    action: str = Field(max_length=40, index=True)  # an audit.Action
+    target: str = Field(default="", max_length=200)  # on whom or what (a username, a title, a file)
+    client: str = Field(default="", max_length=100)  # the client address
+    detail: str = Field(default="", max_length=500)

@@ -20,8 +20,9 @@ from fabrix_chat.config import get_settings, secret_key
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User
 from fabrix_chat.repo import users as users_repo
-from fabrix_chat.services import accounts
+from fabrix_chat.services import accounts, audit
 from fabrix_chat.services import auth as auth_service
+from fabrix_chat.services.audit import Action
 from fabrix_chat.state.ui import UIState
 
 log = logging.getLogger(__name__)
@@ -217,11 +218,13 @@ class LoginState(AuthState):
                 await auth_service.finish_login(username, client, succeeded=succeeded)
         if not succeeded or user is None:
             log.info("failed log-in for %r from %s", username, client)
+            await audit.note(Action.SIGN_IN_FAILED, target=username, client=client, detail="wrong username or password")
             self.login_error = i18n.t("bad_credentials", lang)
             return
         if not user.is_active:
             # Said only to someone who knows the password, so it reveals nothing to a guesser.
             log.info("log-in refused for disabled user %s", user.username)
+            await audit.note(Action.SIGN_IN_FAILED, target=user.username, client=client, detail="account disabled")
             self.login_error = i18n.t("account_disabled", lang)
             return
         if user.must_change_password:
@@ -232,6 +235,7 @@ class LoginState(AuthState):
             log.info("user %s signed in with a password chosen for them: asked for their own", user.username)
             return
         log.info("user %s logged in", user.username)
+        await audit.note(Action.SIGN_IN, actor=user.username, client=client)
         return await self._start_session(user)
 
     @rx.event
@@ -277,6 +281,8 @@ class LoginState(AuthState):
             self.login_error = i18n.t("signin_expired", lang)
             return
         log.info("user %s chose their own password and logged in", user.username)
+        client = self.router.session.client_ip or "unknown"
+        await audit.note(Action.SIGN_IN, actor=user.username, client=client, detail="chose their own password")
         return await self._start_session(user)
 
 
@@ -309,6 +315,7 @@ class SignupState(AuthState):
             await auth_service.finish_signup(client, key_was_right=key_ok)
             if not key_ok:
                 log.info("sign-up with a wrong invite key from %s", client)
+                await audit.note(Action.SIGN_UP_FAILED, target=username, client=client, detail="wrong invite key")
                 problem = "invite_key_wrong"
         if problem:
             self.signup_error = i18n.t(problem, lang)
@@ -325,4 +332,5 @@ class SignupState(AuthState):
             self.signup_error = i18n.error_text(exc, lang)
             return
         log.info("user %s signed up", user.username)
+        await audit.note(Action.SIGN_UP, actor=user.username, client=client)
         return await self._start_session(user)

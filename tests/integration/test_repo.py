@@ -895,7 +895,26 @@ def test_migration_0003_adds_the_heartbeat_to_an_existing_database(empty_db_url)
     try:
         migrate(empty_db_url, "upgrade", "0002")
         with Session(engine) as session:
-            alice = add_user(session)
+            # The users table as 0002 has it (the model has columns added later).
+            users_0002 = sa.table(
+                "users",
+                *(sa.column(name) for name in ("id", "username", "email", "password_hash", "is_admin", "is_active")),
+                sa.column("must_change_password"),
+                sa.column("created_at", UTCDateTime()),
+            )
+            alice_id = session.execute(
+                users_0002.insert()
+                .values(
+                    username="alice",
+                    email="alice@example.com",
+                    password_hash="hash",
+                    is_admin=False,
+                    is_active=True,
+                    must_change_password=False,
+                    created_at=utcnow(),
+                )
+                .returning(users_0002.c.id)
+            ).scalar_one()
             # The tables as 0002 has them: the models now have columns this database lacks.
             conversations_0002 = sa.table(
                 "conversations",
@@ -905,7 +924,7 @@ def test_migration_0003_adds_the_heartbeat_to_an_existing_database(empty_db_url)
             )
             chat_id = session.execute(
                 conversations_0002.insert()
-                .values(user_id=alice.id, title="before", agent_id="", created_at=utcnow(), updated_at=utcnow())
+                .values(user_id=alice_id, title="before", agent_id="", created_at=utcnow(), updated_at=utcnow())
                 .returning(conversations_0002.c.id)
             ).scalar_one()
             plain = (
