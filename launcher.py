@@ -616,6 +616,10 @@ def debian_test_packages() -> tuple[list[str], list[str]]:
         optional.append("redis-server")
     if not list(Path("/usr/lib/postgresql").glob("*/bin/postgres")):
         optional.append("postgresql")
+    if not Path("/usr/sbin/slapd").exists():
+        optional.append("slapd")  # the directory sign-in tests' OpenLDAP server (tests/ldap_server.py)
+    if not shutil.which("openssl"):
+        optional.append("openssl")  # makes that server's TLS certificate
     if not Path("/usr/share/fonts/truetype/nanum").exists():
         optional.append("fonts-nanum")  # Korean letters in the screenshots, not boxes
     return required, optional
@@ -655,7 +659,7 @@ def ensure_test_browser(env: dict[str, str]) -> None:
     if required:
         apt_install(required, "for the browser tests", required=True)
     if optional and can_apt:
-        apt_install(optional, "for the scale-out tests and screenshots", required=False)
+        apt_install(optional, "for the scale-out, PostgreSQL and directory tests and screenshots", required=False)
     step("Chromium for browser tests: /usr/bin/chromium")
 
 

@@ -34,6 +34,30 @@ STRINGS: dict[str, tuple[str, str]] = {
     "no_account": ("New here?", "처음이신가요?"),
     "bad_credentials": ("Wrong username or password.", "사용자 이름 또는 비밀번호가 올바르지 않습니다."),
     "account_disabled": ("Account is disabled. Ask an administrator.", "비활성화된 계정입니다. 관리자에게 문의하세요."),
+    # directory sign-in (LDAP / Active Directory)
+    "directory_unavailable": (
+        "The company directory cannot be reached right now, so nobody can sign in with it. "
+        "Try again in a few minutes; if it lasts, tell an administrator.",
+        "지금은 회사 디렉터리에 연결할 수 없어 디렉터리 계정으로 로그인할 수 없습니다. "
+        "몇 분 뒤 다시 시도하고, 계속되면 관리자에게 알리세요.",
+    ),
+    "directory_not_allowed": (
+        "Your directory account is not in the group allowed to use this app. Ask an administrator.",
+        "디렉터리 계정이 이 앱을 사용할 수 있는 그룹에 속해 있지 않습니다. 관리자에게 문의하세요.",
+    ),
+    "directory_username_invalid": (
+        "Your directory user name cannot be used here (3–32 characters: letters, digits, dot, dash or "
+        "underscore). Ask an administrator.",
+        "디렉터리 사용자 이름을 여기서 쓸 수 없습니다(3–32자의 영문, 숫자, 점, 대시, 밑줄). 관리자에게 문의하세요.",
+    ),
+    "directory_no_email": (
+        "The directory has no email address for your account. Ask an administrator.",
+        "디렉터리에 계정의 이메일 주소가 없습니다. 관리자에게 문의하세요.",
+    ),
+    "directory_password_elsewhere": (
+        "This account signs in with the company directory: its password is changed there, not here.",
+        "이 계정은 회사 디렉터리로 로그인합니다. 비밀번호는 여기가 아니라 디렉터리에서 바꿉니다.",
+    ),
     "login_slow_down": (
         "Too many failed attempts. Try again in {seconds} s.",
         "실패가 너무 많습니다. {seconds}초 후 다시 시도하세요.",
@@ -263,6 +287,44 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The server is almost out of disk space, so the file was not taken. Ask an administrator.",
         "서버의 디스크 공간이 거의 없어 파일을 받지 않았습니다. 관리자에게 문의하세요.",
     ),
+    # --- daily quotas (services/quota.py; the Users tab's limits) ---
+    "quota_questions_used": (
+        "You have used your {limit} questions for today. The limit resets at {time}.",
+        "오늘 쓸 수 있는 질문 {limit}개를 모두 썼습니다. 한도는 {time}에 초기화됩니다.",
+    ),
+    "quota_tokens_used": (
+        "This question would go over your daily limit of {limit} estimated tokens. The limit resets at {time}.",
+        "이 질문은 하루 한도인 예상 토큰 {limit}개를 넘습니다. 한도는 {time}에 초기화됩니다.",
+    ),
+    "quota_question_left_one": ("1 question left today", "오늘 남은 질문 1개"),
+    "quota_questions_left": ("{count} questions left today", "오늘 남은 질문 {count}개"),
+    "quota_questions_none": (
+        "No questions left today (the limit resets at {time})",
+        "오늘 남은 질문이 없습니다({time}에 초기화)",
+    ),
+    "quota_tokens_left": ("About {count} tokens left today", "오늘 남은 토큰 약 {count}개"),
+    "quota_tokens_none": (
+        "No tokens left today (the limit resets at {time})",
+        "오늘 남은 토큰이 없습니다({time}에 초기화)",
+    ),
+    "admin_col_limits": ("Daily limits", "일일 한도"),
+    "admin_question_limit": ("Daily question limit", "일일 질문 한도"),
+    "admin_token_limit": ("Daily token limit", "일일 토큰 한도"),
+    "admin_limit_placeholder": ("Default ({limit})", "기본값({limit})"),
+    "admin_limit_none": ("no limit", "제한 없음"),
+    "admin_limit_default": ("the default ({limit})", "기본값({limit})"),
+    "admin_limit_invalid": (
+        "A daily limit is a whole number from 0 (no limit) to {max}, or empty for the default.",
+        "일일 한도는 0(제한 없음)부터 {max}까지의 정수이거나, 기본값을 쓰려면 비워 둡니다.",
+    ),
+    "admin_question_limit_saved": (
+        "Daily question limit of {username}: {limit}.",
+        "{username}의 일일 질문 한도: {limit}.",
+    ),
+    "admin_token_limit_saved": (
+        "Daily token limit of {username}: {limit}.",
+        "{username}의 일일 토큰 한도: {limit}.",
+    ),
     "error_file_gone": (
         "The file of that question is no longer kept. Attach it again, then try again.",
         "그 질문의 파일은 더 이상 보관되어 있지 않습니다. 파일을 다시 첨부한 뒤 다시 시도하세요.",
@@ -326,6 +388,107 @@ STRINGS: dict[str, tuple[str, str]] = {
     "admin_no_prompts": ("No prompts published yet.", "아직 공개된 프롬프트가 없습니다."),
     "admin_prompt_published": ("“{title}” is published for everyone.", "“{title}”을(를) 모두에게 공개했습니다."),
     "admin_prompt_deleted": ("“{title}” was deleted.", "“{title}”을(를) 삭제했습니다."),
+    # --- personal invitations, announcements, the audit trail (issue 13) ---
+    "signup_directory": (
+        "There is no sign-up here: sign in with your company (directory) account.",
+        "이 서비스에는 가입이 없습니다. 회사(디렉터리) 계정으로 로그인하세요.",
+    ),
+    "invitation_other_email": (
+        "This invitation is for another email address.",
+        "이 초대는 다른 이메일 주소용입니다.",
+    ),
+    "invitation_used": (
+        "This invitation has just been used, revoked or has expired.",
+        "이 초대는 방금 사용되었거나 취소 또는 만료되었습니다.",
+    ),
+    "tab_invitations": ("Invitations", "초대"),
+    "admin_invitation_new": ("New invitation", "새 초대"),
+    "admin_invitation_note": (
+        "A personal invitation lets one person sign up with this email address, once, until it expires. "
+        "They type its code in the Invite key field.",
+        "개인 초대로 한 사람이 이 이메일 주소로 만료 전에 한 번 가입할 수 있습니다. 코드는 초대 키 칸에 입력합니다.",
+    ),
+    "admin_valid_days": ("Valid for days", "유효 기간(일)"),
+    "admin_create_invitation": ("Create invitation", "초대 만들기"),
+    "admin_invitation_code_for": ("Invitation code for", "초대 코드 대상:"),
+    "admin_invitation_code_once": (
+        "Send it to them now: it is shown only this once (only its hash is stored).",
+        "지금 전달하세요. 이번 한 번만 보입니다(해시만 저장됩니다).",
+    ),
+    "admin_copy_code": ("Copy code", "코드 복사"),
+    "admin_invitation_created": (
+        "Invitation for {email} created, valid until {when}.",
+        "{email} 초대를 만들었습니다. {when}까지 유효합니다.",
+    ),
+    "admin_invitation_days": ("Valid for days must be from 1 to {limit}.", "유효 기간은 1~{limit}일이어야 합니다."),
+    "admin_invitation_not_open": ("That invitation is no longer open.", "이미 사용되었거나 닫힌 초대입니다."),
+    "admin_invitation_revoked": ("The invitation for {email} was revoked.", "{email} 초대를 취소했습니다."),
+    "admin_invitation_open": ("Open", "열림"),
+    "admin_invitation_used": ("Used", "사용됨"),
+    "admin_invitation_expired": ("Expired", "만료됨"),
+    "admin_invitation_revoked_state": ("Revoked", "취소됨"),
+    "admin_invitation_used_by": ("by {username}, {when}", "{username}, {when}"),
+    "admin_invitation_until": ("until {when}", "{when}까지"),
+    "admin_no_invitations": ("No invitations yet.", "아직 초대가 없습니다."),
+    "admin_revoke": ("Revoke", "취소"),
+    "admin_col_email": ("Email", "이메일"),
+    "admin_col_state": ("State", "상태"),
+    "admin_col_detail": ("Details", "자세히"),
+    "admin_col_created": ("Created", "만든 시각"),
+    "tab_announcements": ("Announcements", "공지"),
+    "announcement": ("Announcement", "공지"),
+    "announcement_level": ("Level", "수준"),
+    "announcement_level_info": ("Info", "안내"),
+    "announcement_level_warning": ("Warning", "경고"),
+    "announcement_ends_at": ("Ends at", "종료 시각"),
+    "announcement_no_end": ("No end", "종료 없음"),
+    "announcement_ended": ("ended", "종료됨"),
+    "announcement_new": ("New announcement", "새 공지"),
+    "announcement_note": (
+        "Shown at the top of every chat page until it ends or each user dismisses it. Markdown works; "
+        "HTML is shown as text. The end time is the server's time.",
+        "종료되거나 사용자가 닫을 때까지 모든 채팅 페이지 위에 보입니다. 마크다운을 쓸 수 있고 HTML은 글자로 "
+        "보입니다. 종료 시각은 서버 시간입니다.",
+    ),
+    "post_announcement": ("Post announcement", "공지 게시"),
+    "remove_announcement": ("Remove announcement", "공지 삭제"),
+    "announcement_none": ("No announcements.", "공지가 없습니다."),
+    "announcement_posted": ("The announcement is posted.", "공지를 게시했습니다."),
+    "announcement_removed": ("The announcement was removed.", "공지를 삭제했습니다."),
+    "announcement_not_found": ("That announcement no longer exists.", "이미 없는 공지입니다."),
+    "announcement_empty": ("Write the announcement first.", "공지 내용을 입력하세요."),
+    "announcement_too_long": (
+        "An announcement can have at most {limit} characters.",
+        "공지는 최대 {limit}자까지 쓸 수 있습니다.",
+    ),
+    "announcement_level_bad": ("Choose info or warning.", "안내 또는 경고를 고르세요."),
+    "announcement_ends_in_past": ("The end time has already passed.", "종료 시각이 이미 지났습니다."),
+    "announcement_ends_at_bad": ("Ends at is not a date and time.", "종료 시각이 올바른 날짜와 시간이 아닙니다."),
+    "announcement_too_many": (
+        "At most {limit} announcements can be live at once: remove one first.",
+        "동시에 게시할 수 있는 공지는 최대 {limit}개입니다. 먼저 하나를 삭제하세요.",
+    ),
+    "tab_audit": ("Audit", "감사"),
+    "audit_filter_user": ("Filter by user", "사용자로 거르기"),
+    "audit_filter_action": ("Filter by action", "작업으로 거르기"),
+    "audit_from": ("From", "시작일"),
+    "audit_to": ("To", "종료일"),
+    "audit_apply": ("Apply filters", "필터 적용"),
+    "export_csv": ("Export CSV", "CSV 내보내기"),
+    "audit_more": (
+        "Only the newest 300 records are shown; Export CSV has every one that matches.",
+        "최근 300건만 보입니다. CSV 내보내기에는 조건에 맞는 모든 기록이 담깁니다.",
+    ),
+    "audit_col_actor": ("Who", "누가"),
+    "audit_col_action": ("Action", "작업"),
+    "audit_col_target": ("On", "대상"),
+    "audit_col_client": ("Client address", "접속 주소"),
+    "audit_col_detail": ("Details", "자세히"),
+    "usage_export_title": ("Totals per day, user and agent", "일, 사용자, 에이전트별 합계"),
+    "usage_export_range": (
+        "Choose a range of at most {days} days, From before To.",
+        "시작일이 종료일보다 앞서는 최대 {days}일 범위를 고르세요.",
+    ),
     # --- admin ---
     "admin_link": ("Admin", "관리"),
     "admin_title": ("Administration", "관리"),

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -29,7 +30,9 @@ from fabrix_chat.db import make_engine, session_scope
 from fabrix_chat.i18n import t
 from fabrix_chat.logging_setup import SecretMaskFilter, configure_logging, configured_secrets, log_file_path
 from fabrix_chat.models import User
+from fabrix_chat.repo import audit as audit_repo
 from fabrix_chat.repo import users as users_repo
+from fabrix_chat.repo.audit import Action
 from fabrix_chat.services import accounts, auth, maintenance
 from fabrix_chat.services.maintenance import MaintenanceError
 from fabrix_chat.units import size_label
@@ -113,6 +116,19 @@ def one_time_password() -> str:
 # --- commands ------------------------------------------------------------------------------
 
 
+COMMAND_LINE = "(command line)"  # the actor of the audit records a manage command writes
+
+
+def _audit(settings: Settings, action: str, *, target: str = "", detail: str = "") -> None:
+    """An audit record of what this command did (who: the operator at the command line)."""
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            audit_repo.record(session=session, action=action, actor=COMMAND_LINE, target=target, detail=detail)
+    finally:
+        engine.dispose()
+
+
 def _engine(settings: Settings) -> Engine:
     """Bring the schema up to date, then open the database."""
     maintenance.migrate(settings)
@@ -166,6 +182,7 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
                 if accounts.promote(session=session, user=user):
                     notes.append("its account was disabled and is enabled again")
                 log.warning("manage create-admin: promoted existing user %s to admin", username)
+                audit_repo.record(session=session, action=Action.USER_PROMOTE, actor=COMMAND_LINE, target=username)
                 detail = f" ({'; '.join(notes)})" if notes else ""
                 say(f"User '{username}' already existed and is now an administrator{detail}.")
                 say(f"Its password is unchanged; `manage reset-password --username {username}` sets a new one.")
@@ -190,6 +207,7 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     log.warning("manage create-admin: created admin %s", username)
+    _audit(settings, Action.USER_CREATE, target=username, detail="administrator")
     say(f"Administrator '{username}' created (email {email}). Sign in at the app and open /admin.")
     return EXIT_OK
 
@@ -202,6 +220,8 @@ def cmd_reset_password(settings: Settings, args: argparse.Namespace) -> int:
             user = users_repo.get_user_by_username(session=session, username=args.username)
             if user is None or user.id is None:
                 raise CommandError(f"There is no user '{args.username}'. Check the spelling on the admin page.")
+            if user.auth_source == accounts.DIRECTORY:
+                raise CommandError(t("directory_password_elsewhere"))
             user_id, username = user.id, user.username
         password_hash = auth.hash_password(ask_new_password(args.password_stdin))
         with session_scope(engine) as session:
@@ -211,6 +231,7 @@ def cmd_reset_password(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     log.warning("manage reset-password: password of %s changed, %d sessions ended", username, ended)
+    _audit(settings, Action.PASSWORD_RESET, target=username)
     say(f"Password of '{username}' changed; {ended} signed-in session(s) ended.")
     return EXIT_OK
 
@@ -219,6 +240,7 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     """Online backup, optionally pruning older scheduled backups."""
     path = maintenance.backup(settings, Path(args.to) if args.to else None)
     say(f"Backup written to {path} ({size_label(path.stat().st_size)}), integrity check ok.")
+    _audit(settings, Action.BACKUP, target=path.name)
     if args.keep:
         removed = maintenance.prune_backups(settings, args.keep)
         say(f"Removed {len(removed)} older backup(s); the newest {args.keep} are kept.")
@@ -240,6 +262,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     if safety is not None:
         say(f"The database it replaced is kept at {safety}.")
     revision = maintenance.migrate(settings)
+    _audit(settings, Action.RESTORE, target=Path(args.file).name)
     say(f"Schema is at revision {revision}. Start the app again.")
     return EXIT_OK
 
@@ -260,6 +283,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_optimize(settings: Settings, args: argparse.Namespace) -> int:
     """ANALYZE and VACUUM, reporting the size before and after."""
     result = maintenance.optimize(settings)
+    _audit(settings, Action.OPTIMIZE)
     say(
         f"Database optimized (ANALYZE, VACUUM) in {result['seconds']:.1f} s: "
         f"{size_label(result['size_before'])} before, {size_label(result['size_after'])} after."
@@ -268,20 +292,53 @@ def cmd_optimize(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_cleanup(settings: Settings, args: argparse.Namespace) -> int:
-    """Delete (or with --dry-run count) conversations idle for --days days."""
+    """Delete (or with --dry-run count) conversations idle for --days days, and audit records older
+    than [audit] keep_days."""
+    keep = settings.audit.keep_days
     engine = _engine(settings)
     try:
         with session_scope(engine) as session:
             result = maintenance.cleanup(session=session, days=args.days, dry_run=args.dry_run)
+            old_records = audit_repo.count_older(session=session, days=keep)
+            if not args.dry_run:
+                audit_repo.purge_older(session=session, days=keep)
+                what = f"{result['conversations']} conversations idle {args.days} days, {old_records} audit records"
+                audit_repo.record(session=session, action=Action.CLEANUP, actor=COMMAND_LINE, detail=what)
     finally:
         engine.dispose()
     what = f"{result['conversations']} conversation(s) with {result['messages']} message(s)"
     since = f"with no activity in the last {args.days} day(s) (before {result['cutoff']:%Y-%m-%d %H:%M} UTC)"
+    records = f"{old_records} audit record(s) older than {keep} day(s) ([audit] keep_days)"
     if args.dry_run:
-        say(f"Dry run: would delete {what} {since}. Nothing was deleted.")
+        say(f"Dry run: would delete {what} {since}, and {records}. Nothing was deleted.")
     else:
-        say(f"Deleted {what} {since}.")
+        say(f"Deleted {what} {since}, and {records}.")
     return EXIT_OK
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the audit trail as CSV (UTC times), oldest first, for scripts."""
+    since = _day_arg(args.since, "--since")
+    until = _day_arg(args.until, "--until", next_day=True) if args.until else None
+    engine = _engine(settings)
+    try:
+        with session_scope(engine) as session:
+            rows = audit_repo.list_records(
+                session=session, user=args.user or "", action=args.action or "", since=since, until=until, limit=10**9
+            )
+    finally:
+        engine.dispose()
+    sys.stdout.write(audit_repo.to_csv(list(reversed(rows))))
+    return EXIT_OK
+
+
+def _day_arg(text: str, name: str, *, next_day: bool = False) -> datetime:
+    """A YYYY-MM-DD argument: the start of that day (or of the next) in UTC."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{name} must be a date like 2026-12-01, not {text!r}.") from None
+    return datetime.combine(day + timedelta(days=1 if next_day else 0), time(), tzinfo=UTC)
 
 
 @dataclass
@@ -377,6 +434,8 @@ def cmd_import_users(settings: Settings, args: argparse.Namespace) -> int:
 
     log.warning("manage import-users: %d created, %d skipped, %d bad rows", len(new), len(skipped), len(bad))
     if new:
+        _audit(settings, Action.USER_CREATE, target=f"{len(new)} users", detail=f"imported from {Path(args.file).name}")
+    if new:
         say(f"Created {len(new)} user(s). Each password below is shown only this once: hand it over privately.")
         width = max(len(r.username) for r in new)
         for row, password in zip(new, passwords, strict=True):
@@ -468,6 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("cleanup", cmd_cleanup, "delete conversations with no activity for N days")
     p.add_argument("--days", required=True, type=_at_least_one, metavar="N")
     p.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+
+    p = add("audit", cmd_audit, "print the audit trail as CSV (times in UTC), oldest first")
+    p.add_argument("--since", required=True, metavar="YYYY-MM-DD", help="from this day (UTC)")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="up to and including this day (UTC)")
+    p.add_argument("--user", help="only records by or about this user (part of the name)")
+    p.add_argument("--action", help="only this kind of action (part of its name, e.g. sign_in)")
 
     p = add("import-users", cmd_import_users, "create users from a CSV file: username,email[,admin]")
     p.add_argument("file", metavar="FILE.csv")

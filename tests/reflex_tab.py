@@ -21,6 +21,7 @@ from reflex.istate.data import HeaderData, ReflexURL, RouterData, SessionData
 # only later, inside a handler, would be missing from a tree built before).
 import fabrix_chat.state.admin
 import fabrix_chat.state.agents
+import fabrix_chat.state.announcements
 import fabrix_chat.state.composer
 import fabrix_chat.state.conversation
 import fabrix_chat.state.live_answer

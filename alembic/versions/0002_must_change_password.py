@@ -17,8 +17,12 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # Only when missing (a database made from the current models is adopted at 0001 and has it),
+    # and a plain ADD COLUMN: batch mode would copy the users table, which fails once it has
+    # columns of later migrations.
+    if "must_change_password" in {c["name"] for c in sa.inspect(op.get_bind()).get_columns("users")}:
+        return
+    op.add_column("users", sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:

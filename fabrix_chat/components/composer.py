@@ -16,6 +16,7 @@ from fabrix_chat.services import files as file_service
 from fabrix_chat.state.composer import UPLOAD_ID, ComposerState
 from fabrix_chat.state.conversation import ConversationState
 from fabrix_chat.state.live_answer import LiveAnswerState
+from fabrix_chat.state.quota import QuotaState
 from fabrix_chat.state.ui import tr
 
 
@@ -82,6 +83,8 @@ def attachment_chip() -> rx.Component:
 
 def composer() -> rx.Component:
     return rx.el.div(
+        # What is left of today's limits, once it runs low (always in the page: a live region).
+        rx.el.p(QuotaState.quota_note, role="status", class_name="quota-note", hidden=QuotaState.quota_note == ""),
         rx.el.div(
             attachment_chip(),
             attach_button(),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import reflex as rx
 
+from fabrix_chat.components.admin.announcements import announcements_tab
+from fabrix_chat.components.admin.audit import audit_tab
 from fabrix_chat.components.admin.conversations import (
     conversation_viewer,
     conversations_tab,
     delete_conversation_dialog,
 )
+from fabrix_chat.components.admin.invitations import invitations_tab
 from fabrix_chat.components.admin.logs import logs_tab
 from fabrix_chat.components.admin.maintenance import cleanup_dialog, maintenance_tab
 from fabrix_chat.components.admin.prompts import prompts_tab
@@ -27,7 +30,10 @@ TABS = [
     ("logs", "tab_logs", logs_tab),
     ("maintenance", "tab_maintenance", maintenance_tab),
     ("settings", "tab_settings", settings_tab),
+    ("invitations", "tab_invitations", invitations_tab),
     ("prompts", "tab_prompts", prompts_tab),
+    ("announcements", "tab_announcements", announcements_tab),
+    ("audit", "tab_audit", audit_tab),
 ]
 
 

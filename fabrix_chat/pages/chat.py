@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from fabrix_chat.components.announcements import announcements
 from fabrix_chat.components.common import icon_button
 from fabrix_chat.components.composer import composer
 from fabrix_chat.components.messages import thread
@@ -52,6 +53,7 @@ def chat_page() -> rx.Component:
         rx.el.div(class_name="scrim", on_click=UIState.close_sidebar, aria_hidden="true"),
         rx.el.main(
             main_header(),
+            announcements(),
             thread(),
             composer(),
             # Under the input bar, where Gemini keeps its own disclaimer: seen, never in the way.

@@ -6,13 +6,13 @@ says how). Never a secret: no password, code, token or key is ever put in a reco
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
+from fabrix_chat import spreadsheet
 from fabrix_chat.models import AuditRecord, utcnow
 from fabrix_chat.repo.conversations import LIKE_ESCAPE, escape_like
 
@@ -80,7 +80,7 @@ def list_records(
     limit: int = 500,
 ) -> list[AuditRecord]:
     """Newest first. `user` matches the actor or the target (part of the name, any case);
-    `action` is one Action; `since` and `until` bound the time (until excluded)."""
+    `action` part of an Action's name; `since` and `until` bound the time (until excluded)."""
     stmt = select(AuditRecord)
     if user.strip():
         like = f"%{escape_like(user.strip())}%"
@@ -88,14 +88,19 @@ def list_records(
             col(AuditRecord.actor).ilike(like, escape=LIKE_ESCAPE)
             | col(AuditRecord.target).ilike(like, escape=LIKE_ESCAPE)
         )
-    if action:
-        stmt = stmt.where(AuditRecord.action == action)
+    if action.strip():
+        stmt = stmt.where(col(AuditRecord.action).ilike(f"%{escape_like(action.strip())}%", escape=LIKE_ESCAPE))
     if since is not None:
         stmt = stmt.where(col(AuditRecord.created_at) >= since)
     if until is not None:
         stmt = stmt.where(col(AuditRecord.created_at) < until)
     stmt = stmt.order_by(col(AuditRecord.created_at).desc(), col(AuditRecord.id).desc()).limit(max(limit, 0))
     return list(session.exec(stmt))
+
+
+def count_older(*, session: Session, days: int, now: datetime | None = None) -> int:
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    return session.exec(select(func.count()).select_from(AuditRecord).where(col(AuditRecord.created_at) < cutoff)).one()
 
 
 def purge_older(*, session: Session, days: int, now: datetime | None = None) -> int:
@@ -105,22 +110,17 @@ def purge_older(*, session: Session, days: int, now: datetime | None = None) -> 
     return result.rowcount or 0
 
 
+def utc_text(when: datetime) -> str:
+    """'YYYY-MM-DDTHH:MM:SS' in UTC (SQLite gives naive UTC datetimes back, PostgreSQL aware ones)."""
+    return (when.astimezone(UTC) if when.tzinfo else when).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
 CSV_COLUMNS = ("time_utc", "actor", "action", "target", "client", "detail")
 
 
 def to_csv(records: list[AuditRecord]) -> str:
-    """The records as CSV (UTC times, ISO 8601). A value that a spreadsheet would run as a formula
-    (=, +, -, @ first) is prefixed with a quote."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for r in records:
-        when = r.created_at.replace(tzinfo=None).isoformat(timespec="seconds")
-        writer.writerow([when, *(safe_cell(v) for v in (r.actor, r.action, r.target, r.client, r.detail))])
-    return out.getvalue()
-
-
-def safe_cell(value: object) -> str:
-    """A CSV cell that a spreadsheet shows as text, never runs (CSV injection)."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """The records as CSV, times in UTC (ISO 8601); formula-like text is quoted (spreadsheet.py)."""
+    return spreadsheet.to_csv(
+        CSV_COLUMNS,
+        ((utc_text(r.created_at), r.actor, r.action, r.target, r.client, r.detail) for r in records),
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, literal_column
 from sqlmodel import Session, col, select
 
+from fabrix_chat import spreadsheet
 from fabrix_chat.models import Conversation, Message, UsageRecord, User, utcnow
 
 
@@ -131,3 +132,48 @@ def recent_feedback_comments(*, session: Session, limit: int = 20) -> list[dict[
         {"comment": comment, "at": at, "conversation_id": cid, "title": title, "username": username}
         for comment, at, cid, title, username in session.exec(stmt)
     ]
+
+
+# --- the Usage tab's CSV export ----------------------------------------------------------------
+
+EXPORT_COLUMNS = ("day", "user", "agent", "requests", "tokens_in", "tokens_out", "errors", "avg_latency_ms")
+
+
+def daily_totals(*, session: Session, since: datetime, until: datetime, tz_offset_minutes: int = 0) -> list[dict]:
+    """Per day, user and agent: requests, tokens, errors and average latency of the records from
+    `since` to `until` (excluded). Days are 'YYYY-MM-DD' shifted from UTC by the offset, as on the tab."""
+    day = _day_key(session, tz_offset_minutes)
+    is_error = case((col(UsageRecord.outcome).in_(["ok", "stopped"]), 0), else_=1)
+    user, agent = col(UsageRecord.username), col(UsageRecord.agent_id)
+    stmt = (
+        select(
+            day.label("day"),
+            user.label("user"),
+            agent.label("agent"),
+            func.count().label("requests"),
+            func.coalesce(func.sum(UsageRecord.tokens_in), 0).label("tokens_in"),
+            func.coalesce(func.sum(UsageRecord.tokens_out), 0).label("tokens_out"),
+            func.coalesce(func.sum(is_error), 0).label("errors"),
+            func.coalesce(func.avg(UsageRecord.latency_ms), 0).label("avg_latency_ms"),
+        )
+        .where(col(UsageRecord.created_at) >= since, col(UsageRecord.created_at) < until)
+        .group_by(day, user, agent)
+        .order_by(day, user, agent)
+    )
+    return [
+        {
+            "day": row.day,
+            "user": row.user,
+            "agent": row.agent,
+            "requests": int(row.requests),
+            "tokens_in": int(row.tokens_in),
+            "tokens_out": int(row.tokens_out),
+            "errors": int(row.errors),
+            "avg_latency_ms": round(float(row.avg_latency_ms)),
+        }
+        for row in session.exec(stmt)
+    ]
+
+
+def daily_totals_csv(rows: list[dict]) -> str:
+    return spreadsheet.to_csv(EXPORT_COLUMNS, ([row[name] for name in EXPORT_COLUMNS] for row in rows))

@@ -42,6 +42,10 @@ def get_user_by_username(*, session: Session, username: str) -> User | None:
     return session.exec(select(User).where(User.username == normalize_username(username))).first()
 
 
+def get_user_by_email(*, session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == normalize_email(email))).first()
+
+
 def _taken_field(session: Session, username: str, email: str) -> str | None:
     if session.exec(select(User.id).where(User.username == username)).first() is not None:
         return "username"
@@ -71,6 +75,7 @@ def create_user(
     password_hash: str,
     is_admin: bool = False,
     must_change_password: bool = False,
+    auth_source: str = "local",
 ) -> User:
     """Add a user; raises DuplicateUser when the username or email is taken."""
     username, email = normalize_username(username), normalize_email(email)
@@ -83,6 +88,7 @@ def create_user(
         password_hash=password_hash,
         is_admin=is_admin,
         must_change_password=must_change_password,
+        auth_source=auth_source,
     )
     # Someone may register the same name between the check above and this insert: the unique
     # index refuses it, and only the savepoint is rolled back, not the caller's transaction.

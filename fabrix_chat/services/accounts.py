@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from fabrix_chat import i18n
 from fabrix_chat.models import User
+from fabrix_chat.repo import invitations as invitations_repo
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import auth
 from fabrix_chat.services import files as file_service
@@ -68,6 +69,51 @@ def create(
         raise AccountError("username_taken" if exc.field == "username" else "email_taken") from None
 
 
+LOCAL, DIRECTORY = "local", "ldap"  # User.auth_source: where the password is checked
+# A directory account's password_hash: not a bcrypt hash, so no password ever matches it here.
+NO_LOCAL_PASSWORD = "!directory"
+
+
+def sign_in_from_directory(
+    *, session: Session, username: str, email: str, is_admin: bool | None
+) -> tuple[User, list[str]]:
+    """The local account of a directory user whose password the directory just accepted: created at
+    the first sign-in (no local password, email from the directory), later kept in line with the
+    directory (its email; its administrator rights when `is_admin` is not None, i.e. admin_group is
+    set). Returns the account and what changed, for the audit trail. AccountError when the name
+    cannot be a username here, a new account has no usable email, or the name is a local account's."""
+    username = users_repo.normalize_username(username)
+    email = users_repo.normalize_email(email)
+    email_ok = bool(email) and auth.email_problem(email, ()) is None
+    user = users_repo.get_user_by_username(session=session, username=username)
+    if user is None:
+        if auth.username_problem(username):
+            raise AccountError("directory_username_invalid")
+        if not email_ok:
+            raise AccountError("directory_no_email")
+        try:
+            user = users_repo.create_user(
+                session=session, username=username, email=email, password_hash=NO_LOCAL_PASSWORD,
+                is_admin=bool(is_admin), auth_source=DIRECTORY,
+            )  # fmt: skip
+        except users_repo.DuplicateUser as exc:
+            raise AccountError("username_taken" if exc.field == "username" else "email_taken") from None
+        return user, ["account created"]
+    if user.auth_source != DIRECTORY:
+        raise AccountError("bad_credentials")  # a local account: its own password, never the directory's
+    changes = []
+    if email_ok and email != user.email:
+        try:
+            users_repo.set_email(session=session, user_id=user.id, email=email)
+            changes.append("email updated")
+        except users_repo.DuplicateUser:
+            changes.append("email kept: the directory's is another account's")
+    if is_admin is not None and is_admin != user.is_admin:
+        users_repo.set_admin(session=session, user_id=user.id, admin=is_admin)
+        changes.append("administrator rights given" if is_admin else "administrator rights removed")
+    return user, changes
+
+
 def set_password(
     *, session: Session, user_id: int, password_hash: str, chosen_by_other: bool, keep_sessions: bool = False
 ) -> int:
@@ -75,8 +121,12 @@ def set_password(
 
     One chosen by someone else works once (see create). Whoever signed in with the old password
     must sign in again: every session of the user ends, unless `keep_sessions` (an administrator
-    changing their own keeps the one they use).
+    changing their own keeps the one they use). AccountError for a directory account: its password
+    is the directory's.
     """
+    user = users_repo.get_user(session=session, user_id=user_id)
+    if user is not None and user.auth_source == DIRECTORY:
+        raise AccountError("directory_password_elsewhere")
     users_repo.set_password_hash(
         session=session, user_id=user_id, password_hash=password_hash, must_change=chosen_by_other
     )
@@ -126,3 +176,13 @@ def delete(*, session: Session, user_id: int) -> tuple[int, int]:
 def delete_files(user_id: int) -> None:
     """The uploaded files of a deleted account (slow: call it in a worker thread)."""
     file_service.delete_user_files(user_id)
+
+
+def create_invited(*, session: Session, invitation_id: int, username: str, email: str, password_hash: str) -> User:
+    """Sign-up with a personal invitation: the account, and the invitation used by it, together
+    (one transaction: if either fails, neither happens). AccountError "invitation_used" when
+    another sign-up used it a moment ago, or it was revoked or expired meanwhile."""
+    user = create(session=session, username=username, email=email, password_hash=password_hash)
+    if not invitations_repo.use(session=session, invitation_id=invitation_id, username=username):
+        raise AccountError("invitation_used")
+    return user

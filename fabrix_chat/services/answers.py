@@ -31,7 +31,7 @@ from fabrix_chat.fabrix.limiter import RateLimited
 from fabrix_chat.models import Status
 from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import usage as usage_repo
-from fabrix_chat.services import files, live
+from fabrix_chat.services import files, live, quota
 from fabrix_chat.services.chat import estimate_tokens, get_limiter, retry_makes_sense
 
 log = logging.getLogger(__name__)
@@ -471,5 +471,8 @@ async def _record(job: AnswerJob, tokens_in: int, tokens_out: int, latency_ms: i
             latency_ms=latency_ms,
             outcome=outcome,
         )
+        # The daily quota counted the question's own estimate when it was asked.
+        asked = estimate_tokens(job.contents[-1]) if job.contents else 0
+        await quota.charge(job.user_id, tokens_in + tokens_out - asked)
     except Exception:
         log.exception("recording usage failed")

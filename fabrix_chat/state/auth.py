@@ -19,8 +19,9 @@ from fabrix_chat import i18n, web
 from fabrix_chat.config import get_settings, secret_key
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User
+from fabrix_chat.repo import invitations as invitations_repo
 from fabrix_chat.repo import users as users_repo
-from fabrix_chat.services import accounts, audit
+from fabrix_chat.services import accounts, audit, directory
 from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services.audit import Action
 from fabrix_chat.state.ui import UIState
@@ -155,7 +156,10 @@ class AuthState(rx.State):
         login.must_change_password, login._change_user_id = False, 0
         signup = await self.get_state(SignupState)
         signup.signup_error = ""
-        signup.signup_open = bool(get_settings().auth.admin_signup_key)
+        settings = get_settings()
+        signup.signup_open = not settings.ldap.enabled and (
+            _shared_key(settings) != "" or await run_db(invitations_repo.any_open)
+        )
         if self.router.url.query_parameters.get("signin") == "expired":
             login.login_error = i18n.t("signin_expired", (await self.get_state(UIState)).lang)
 
@@ -167,6 +171,11 @@ class AuthState(rx.State):
             await run_db(users_repo.end_session, token_hash=token_hash)
         await self._reset_tab()
         return go_to("/auth/logout")  # removes the HttpOnly cookie, which no script can
+
+
+def _shared_key(settings) -> str:
+    """The shared invite key sign-up accepts ("" when there is none, or it is turned off)."""
+    return settings.auth.admin_signup_key if settings.auth.shared_key_signup else ""
 
 
 CHANGE_PASSWORD_SECONDS = 600
@@ -183,8 +192,9 @@ class LoginState(AuthState):
 
     @rx.event
     async def log_in(self, form: dict):
-        """Check the username and password; attempts are counted before the check and slowed per
-        username and per client, and over-long fields are refused before anything else happens."""
+        """Check the username and password (with the directory when [ldap] is set, for directory
+        accounts and unknown names: services/directory.py); attempts are counted before the check and
+        slowed per username and per client, and over-long fields are refused before anything else happens."""
         username, password = field(form, "username").lower(), field(form, "password", strip=False)
         self.login_error = ""
         self.must_change_password, self._change_user_id = False, 0
@@ -195,7 +205,7 @@ class LoginState(AuthState):
         # The first await: the attempt is counted (and this client's slot taken) before it.
         wait = 0.0 if problem else await auth_service.begin_login(username, client)
         reserved = problem is None and wait == 0  # then finish_login must follow
-        succeeded, user = False, None
+        succeeded, user, refusal, changes = False, None, None, None
         try:
             lang = (await self.get_state(UIState)).lang
             if problem:
@@ -209,13 +219,30 @@ class LoginState(AuthState):
                 self.login_error = i18n.t("login_slow_down", lang, seconds=math.ceil(wait))
                 return
             user = await run_db(users_repo.get_user_by_username, username=username)
-            ok = await auth_service.run_hashing(
-                auth_service.verify_password, password, user.password_hash if user else None
-            )
-            succeeded = ok and user is not None
+            ldap = get_settings().ldap
+            if ldap.enabled and (user is None or user.auth_source == accounts.DIRECTORY):
+                # Unknown names and directory accounts are the directory's to check, never a local
+                # password's; local accounts (the one `manage create-admin` made) keep their own.
+                try:
+                    user, changes = await directory.sign_in(ldap, username, password) or (None, None)
+                except directory.DirectoryError as exc:
+                    refusal, user = exc, None
+                # A refusal after the directory accepted the password counts as a right password.
+                succeeded = user is not None or (
+                    refusal is not None and not isinstance(refusal, directory.DirectoryUnavailable)
+                )
+            else:
+                local_hash = user.password_hash if user and user.auth_source == accounts.LOCAL else None
+                ok = await auth_service.run_hashing(auth_service.verify_password, password, local_hash)
+                succeeded = ok and user is not None
         finally:
             if reserved:
                 await auth_service.finish_login(username, client, succeeded=succeeded)
+        if refusal is not None:
+            log.info("directory log-in for %r from %s refused: %s", username, client, refusal.detail)
+            await audit.note(Action.SIGN_IN_FAILED, target=username, client=client, detail=refusal.detail)
+            self.login_error = i18n.error_text(refusal, lang)
+            return
         if not succeeded or user is None:
             log.info("failed log-in for %r from %s", username, client)
             await audit.note(Action.SIGN_IN_FAILED, target=username, client=client, detail="wrong username or password")
@@ -234,8 +261,9 @@ class LoginState(AuthState):
             self._change_from = auth_service.hash_token(user.password_hash)  # which given password
             log.info("user %s signed in with a password chosen for them: asked for their own", user.username)
             return
-        log.info("user %s logged in", user.username)
-        await audit.note(Action.SIGN_IN, actor=user.username, client=client)
+        log.info("user %s logged in%s", user.username, " with the directory" if changes is not None else "")
+        detail = "; ".join(["with the directory", *changes]) if changes is not None else ""
+        await audit.note(Action.SIGN_IN, actor=user.username, client=client, detail=detail)
         return await self._start_session(user)
 
     @rx.event
@@ -288,7 +316,7 @@ class LoginState(AuthState):
 
 class SignupState(AuthState):
     signup_error: str = ""
-    signup_open: bool = True  # False when no shared invite key is configured
+    signup_open: bool = True  # False with no usable shared invite key and no open invitation
 
     @rx.event
     async def sign_up(self, form: dict):
@@ -301,8 +329,13 @@ class SignupState(AuthState):
         self.signup_error = ""
         client = self.router.session.client_ip or "unknown"
         problem = auth_service.form_problem(values)
-        if problem is None and not settings.auth.admin_signup_key:
-            problem = "signup_closed"
+        shared_key = _shared_key(settings)
+        if problem is None and settings.ldap.enabled:
+            # Directory users sign in with the directory: a name signed up here first would take
+            # theirs (a local account keeps its local password), so there is no sign-up at all.
+            problem = "signup_directory"
+        elif problem is None and not shared_key and not await run_db(invitations_repo.any_open):
+            problem = "signup_closed"  # no shared key and no open invitation: nothing can let anyone in
         elif problem is None and not all((username, email, password, confirm, invite)):
             problem = "fill_all_fields"
         wait = 0.0 if problem else await auth_service.begin_signup(client)
@@ -310,27 +343,45 @@ class SignupState(AuthState):
         if wait > 0:
             self.signup_error = i18n.t("login_slow_down", lang, seconds=math.ceil(wait))
             return
+        invitation = None
         if problem is None:
-            key_ok = auth_service.invite_key_matches(invite, settings.auth.admin_signup_key)
+            # The shared key (unless turned off), else a personal invitation's code; a wrong one
+            # counts toward the same slow-downs either way.
+            key_ok = auth_service.invite_key_matches(invite, shared_key)
+            if not key_ok:
+                invitation = await run_db(invitations_repo.find_open, code=invite)
+                key_ok = invitation is not None
             await auth_service.finish_signup(client, key_was_right=key_ok)
             if not key_ok:
                 log.info("sign-up with a wrong invite key from %s", client)
                 await audit.note(Action.SIGN_UP_FAILED, target=username, client=client, detail="wrong invite key")
                 problem = "invite_key_wrong"
+            elif invitation is not None and invitation.email != email:
+                problem = "invitation_other_email"
         if problem:
             self.signup_error = i18n.t(problem, lang)
             return
         try:
-            username, email = accounts.new_account(
-                username, email, password, allowed_domains=settings.auth.allowed_email_domains
-            )
+            # The email of an invitation was chosen by an administrator: the domain list is not asked.
+            domains = () if invitation else settings.auth.allowed_email_domains
+            username, email = accounts.new_account(username, email, password, allowed_domains=domains)
             if password != confirm:
                 raise accounts.AccountError("password_mismatch")
             password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
-            user = await run_db(accounts.create, username=username, email=email, password_hash=password_hash)
+            if invitation is None:
+                user = await run_db(accounts.create, username=username, email=email, password_hash=password_hash)
+            else:
+                user = await run_db(
+                    accounts.create_invited,
+                    invitation_id=invitation.id,
+                    username=username,
+                    email=email,
+                    password_hash=password_hash,
+                )
         except accounts.AccountError as exc:
             self.signup_error = i18n.error_text(exc, lang)
             return
         log.info("user %s signed up", user.username)
-        await audit.note(Action.SIGN_UP, actor=user.username, client=client)
+        detail = "with a personal invitation" if invitation else "with the shared invite key"
+        await audit.note(Action.SIGN_UP, actor=user.username, client=client, detail=detail)
         return await self._start_session(user)

@@ -214,8 +214,10 @@ class ChatState(AuthState):
     async def load_page(self):
         """on_load of /chat and /chat/{id}: the user's list, agents, and the conversation."""
         from fabrix_chat.state.agents import AgentState
+        from fabrix_chat.state.announcements import AnnouncementState
         from fabrix_chat.state.composer import ComposerState
         from fabrix_chat.state.conversation import ConversationState
+        from fabrix_chat.state.quota import QuotaState
         from fabrix_chat.state.share import ShareState
         from fabrix_chat.state.sidebar import SidebarState
 
@@ -227,6 +229,7 @@ class ChatState(AuthState):
             self.demo_mode = settings.fabrix_api.demo_mode
         await self._lang_now()
         (await self.get_state(ComposerState))._set(upload_max_bytes=settings.upload_max_bytes)
+        await (await self.get_state(QuotaState))._refresh(user)  # what is left of today's limits
         conversation = await self.get_state(ConversationState)
         wanted = route_conversation_id(self.router.url.path)
         if wanted != conversation.conversation_id or self._alert_kind == "agents" or not wanted:
@@ -235,6 +238,7 @@ class ChatState(AuthState):
         await (await self.get_state(SidebarState))._refresh(user.id)
         share = await self.get_state(ShareState)
         share._set(share_open=False, share_copied=False)  # a page opened afresh shows no dialog
+        await (await self.get_state(AnnouncementState))._load(user.id)
         events = await conversation._open(user.id, wanted)
         agents = await self.get_state(AgentState)
         if not agents.agents:

@@ -25,6 +25,7 @@ from fabrix_chat.services import export as export_service
 from fabrix_chat.services import files as file_service
 from fabrix_chat.services.files import StoredFile
 from fabrix_chat.state.chat import MAX_MESSAGE_CHARS, ChatState, MessageView, message_view
+from fabrix_chat.state.quota import QuotaState
 
 log = logging.getLogger(__name__)
 
@@ -420,6 +421,10 @@ class ConversationState(ChatState):
         agents = await self.get_state(AgentState)
         if not agents.selected_agent_id and not await agents._load(user):
             return
+        quota = await self.get_state(QuotaState)
+        held = await quota._reserve(user, question)  # counted before it is saved (services/quota.py)
+        if held is None:
+            return  # over a daily limit: nothing saved or sent; the alert says when it resets
         new_conversation = self.conversation_id == 0
         try:
             prepared = await run_db(
@@ -436,6 +441,7 @@ class ConversationState(ChatState):
                 owner=answers.INSTANCE,
             )
         except chat_service.ChatChanged:
+            await quota._release(held)
             # Another tab asked, edited or switched a version here: show the chat as it is now,
             # and give back what was typed rather than lose it.
             shown = len(await self._all())
@@ -445,10 +451,12 @@ class ConversationState(ChatState):
                 events.append(rx.set_value("composer-input", question))
             return events
         except LookupError:
+            await quota._release(held)
             await self._show_not_found()
             return
         except Exception:
             log.exception("saving a question failed")
+            await quota._release(held)
             await self._alert_key("error_saving")
             return
         await composer._question_sent(attachment)

@@ -15,7 +15,18 @@ pytestmark = pytest.mark.browser
 
 ANSWER = "article[data-message-role='assistant']"
 PASSWORD = "correct-horse-9"
-TABS = ("Users", "Conversations", "Usage", "Logs", "Maintenance", "Settings", "Prompts")
+TABS = (
+    "Users",
+    "Conversations",
+    "Usage",
+    "Logs",
+    "Maintenance",
+    "Settings",
+    "Invitations",
+    "Prompts",
+    "Announcements",
+    "Audit",
+)
 
 
 @pytest.fixture(scope="module")

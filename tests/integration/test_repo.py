@@ -1062,3 +1062,61 @@ def test_the_id_of_a_deleted_newest_message_is_never_given_again(db):
     )
     db.commit()
     assert again.id > newest
+
+
+# --- the company features' records (issue 13), on SQLite and PostgreSQL ---------------------------
+
+
+def test_usage_totals_per_day_user_and_agent_for_a_range(db):
+    from fabrix_chat.repo import usage
+
+    at = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    for username, agent, minutes, tokens in (("kim", "a1", 0, 3), ("kim", "a1", 60, 4), ("lee", "a2", 0, 5)):
+        db.add(
+            UsageRecord(
+                username=username,
+                agent_id=agent,
+                kind="chat",
+                tokens_in=tokens,
+                created_at=at + timedelta(minutes=minutes),
+            )
+        )
+    db.add(UsageRecord(username="old", agent_id="a1", kind="chat", created_at=at - timedelta(days=40)))
+    db.flush()
+    rows = usage.daily_totals(
+        session=db, since=at - timedelta(days=1), until=at + timedelta(days=1), tz_offset_minutes=540
+    )
+    # KST: 23:30 UTC is the next morning, 00:30 UTC later that morning too.
+    assert [(r["day"], r["user"], r["agent"], r["requests"], r["tokens_in"]) for r in rows] == [
+        ("2026-12-01", "kim", "a1", 2, 7),
+        ("2026-12-01", "lee", "a2", 1, 5),
+    ]
+
+
+def test_audit_records_are_filtered_newest_first_and_purged(db):
+    from fabrix_chat.repo import audit
+
+    for actor, action, days_ago in (("kim", "sign_in", 0), ("lee", "sign_in_failed", 1), ("kim", "user_delete", 500)):
+        row = audit.record(session=db, action=action, actor=actor, client="10.0.0.1")
+        row.created_at = utcnow() - timedelta(days=days_ago)
+    db.flush()
+    assert [r.actor for r in audit.list_records(session=db)] == ["kim", "lee", "kim"]
+    assert [r.action for r in audit.list_records(session=db, user="KI")] == ["sign_in", "user_delete"]
+    assert [r.action for r in audit.list_records(session=db, action="in_f")] == ["sign_in_failed"]
+    assert audit.list_records(session=db, user="%") == []  # % matches itself only
+    assert [r.actor for r in audit.list_records(session=db, since=utcnow() - timedelta(days=2))] == ["kim", "lee"]
+    assert audit.purge_older(session=db, days=365) == 1
+
+
+def test_an_invitation_is_used_once(db):
+    from fabrix_chat.repo import invitations
+
+    row, code = invitations.create(session=db, email="new@example.com", days=7, created_by="root")
+    found = invitations.find_open(session=db, code=code.lower())
+    assert found == invitations.OpenInvitation(row.id, "new@example.com")
+    assert invitations.any_open(session=db)
+    assert invitations.use(session=db, invitation_id=row.id, username="kim")
+    assert not invitations.use(session=db, invitation_id=row.id, username="lee")
+    assert invitations.find_open(session=db, code=code) is None and not invitations.any_open(session=db)
+    assert invitations.revoke(session=db, invitation_id=row.id) is None  # used: nothing to revoke
+    assert invitations.find_open(session=db, code="") is None

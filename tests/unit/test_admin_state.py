@@ -24,7 +24,9 @@ from fabrix_chat.db import make_engine, session_scope
 from fabrix_chat.fabrix.errors import FabrixUnavailable
 from fabrix_chat.logging_setup import log_file_path
 from fabrix_chat.models import Message, UsageRecord, User, utcnow
+from fabrix_chat.repo import announcements as announcements_repo
 from fabrix_chat.repo import conversations as conv_repo
+from fabrix_chat.repo import invitations as invitations_repo
 from fabrix_chat.repo import prompts as prompts_repo
 from fabrix_chat.repo import shares as share_repo
 from fabrix_chat.repo import usage as usage_repo
@@ -179,7 +181,18 @@ def table_dump(engine: Engine) -> dict[str, list[tuple]]:
     with closing(sqlite3.connect(str(engine.url.database))) as conn:
         return {
             table: conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
-            for table in ("users", "auth_sessions", "conversations", "messages", "usage_records", "prompts")
+            for table in (
+                "users",
+                "auth_sessions",
+                "conversations",
+                "messages",
+                "usage_records",
+                "prompts",
+                "shares",
+                "invitations",
+                "announcements",
+                "audit_records",
+            )
         }
 
 
@@ -209,6 +222,8 @@ def handler_calls(victim_id: int, conversation_id: int, prompt_id: int = 1, shar
         "ask_delete_user": (victim_id,),
         "cancel_delete_user": (),
         "confirm_delete_user": (),
+        "set_question_limit": (victim_id, "1"),
+        "set_token_limit": (victim_id, "1"),
         "set_conv_user": (str(victim_id),),
         "set_conv_query": ("secret",),
         "open_conversation": (conversation_id,),
@@ -217,6 +232,13 @@ def handler_calls(victim_id: int, conversation_id: int, prompt_id: int = 1, shar
         "cancel_delete_conversation": (),
         "confirm_delete_conversation": (),
         "revoke_share": (share_id,),
+        "create_invitation": ({"email": "mallory@example.com", "days": "7"},),
+        "revoke_invitation": (1,),
+        "post_announcement": ({"text": "Mallory was here", "level": "warning", "ends_at": ""},),
+        "remove_announcement": (1,),
+        "set_audit_filter": ({"user": "victim", "action": "", "from": "", "to": ""},),
+        "export_audit": (),
+        "export_usage": ({"from": "", "to": ""},),
         "refresh_usage": (),
         "set_log_level": ("ERROR",),
         "refresh_logs": (),
@@ -248,6 +270,10 @@ ADMIN_DATA = (
     "settings_sections",
     "published_prompts",
     "shares",
+    "invitations",
+    "invitation_code",
+    "announcement_rows",
+    "audit_rows",
 )
 
 
@@ -288,6 +314,11 @@ async def test_every_handler_refuses_anyone_but_an_active_admin(engine, settings
     victim_token = sign_in(engine, victim_id)
     conversation_id = add_conversation(engine, victim_id, ["secret question", "secret answer"], age_days=400)
     prompt_id = add_published_prompt(engine, "Team style", "Answer briefly.")
+    with session_scope(engine) as session:
+        invitations_repo.create(session=session, email="invited@example.com", days=7, created_by="root")
+        announcements_repo.post(
+            session=session, text="Maintenance tonight", level="info", ends_at=None, created_by="root"
+        )
     token, requester = "", 0
     if who == "user":
         token = sign_in(engine, add_user(engine, "plain"))
@@ -298,8 +329,8 @@ async def test_every_handler_refuses_anyone_but_an_active_admin(engine, settings
             session.get(User, requester).is_active = False
     elif who == "expired token":
         token = "made-up-token"
-    before = others_rows(table_dump(engine), requester)
     share_id = add_share(engine, victim_id, conversation_id)
+    before = others_rows(table_dump(engine), requester)
     for name, args in handler_calls(victim_id, conversation_id, prompt_id, share_id).items():
         state = new_state(token)
         # As if the page had been open as an admin before: data and targets are in the state.
@@ -728,6 +759,66 @@ async def test_change_email_refuses_empty_huge_or_odd_input_and_unknown_users(en
         assert admin.email_error and admin.email_user_id == alice, form
     with session_scope(engine) as session:
         assert session.get(User, alice).email == "alice@example.com", "nothing was changed"
+
+
+def limits_of(engine: Engine, user_id: int) -> tuple[int | None, int | None]:
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        return user.daily_question_limit, user.daily_token_limit
+
+
+def quota_records(engine: Engine) -> list[tuple[str, str, str]]:
+    with closing(sqlite3.connect(str(engine.url.database))) as conn:
+        rows = conn.execute("SELECT actor, target, detail FROM audit_records WHERE action = 'user_quota' ORDER BY id")
+        return rows.fetchall()
+
+
+async def test_daily_limits_per_user_once_quotas_are_on(engine, admin, monkeypatch) -> None:
+    from fabrix_chat.config import QuotaSettings
+    from fabrix_chat.services import quota as quota_service
+
+    alice = add_user(engine, "alice")
+    await call(admin, "load_page")
+    assert not admin.quotas_on, "quotas are off by default: no limit fields"
+    settings = Settings(quota=QuotaSettings(daily_questions=20))
+    monkeypatch.setattr(quota_service, "get_settings", lambda: settings)
+    await call(admin, "load_page")
+    assert admin.quotas_on
+    assert (admin.question_default, admin.token_default) == ("Default (20)", "Default (no limit)")
+    await call(admin, "set_question_limit", alice, " 5 ")
+    assert admin.notice == "Daily question limit of alice: 5." and user_row(admin, "alice").question_limit == "5"
+    await call(admin, "set_token_limit", alice, "0")
+    assert admin.notice == "Daily token limit of alice: no limit." and user_row(admin, "alice").token_limit == "0"
+    assert limits_of(engine, alice) == (5, 0)
+    await call(admin, "set_question_limit", alice, "")
+    assert admin.notice == "Daily question limit of alice: the default (20)."
+    assert limits_of(engine, alice) == (None, 0) and user_row(admin, "alice").question_limit == ""
+    await call(admin, "set_question_limit", alice, "  ")  # the field left unchanged: nothing recorded
+    assert quota_records(engine) == [
+        ("root", "alice", "daily questions 5"),
+        ("root", "alice", "daily tokens 0"),
+        ("root", "alice", "daily questions default"),
+    ]
+    # A user's own limit turns the fields on even without a default.
+    monkeypatch.setattr(quota_service, "get_settings", lambda: Settings())
+    await call(admin, "load_page")
+    assert admin.quotas_on and admin.question_default == "Default (no limit)"
+
+
+async def test_daily_limits_refuse_odd_input_and_unknown_users(engine, admin) -> None:
+    alice = add_user(engine, "alice")
+    await call(admin, "load_page")
+    for value in ("-1", "lots", "1.5", "1e3", "1000001", "9" * 50, ["5"], {"v": 5}, None):
+        admin.error = ""
+        await call(admin, "set_question_limit", alice, value)
+        assert admin.error.startswith("A daily limit is a whole number from 0 (no limit) to 1,000,000"), value
+    await call(admin, "set_token_limit", alice, "1000000001")
+    assert "1,000,000,000" in admin.error
+    for user_id in (999_999, 0, -1, "abc", 10**30, None):
+        admin.error = ""
+        await call(admin, "set_question_limit", user_id, "5")
+        assert admin.error == "That user no longer exists.", user_id
+    assert limits_of(engine, alice) == (None, None) and quota_records(engine) == []
 
 
 # --- prompts ---------------------------------------------------------------------------------

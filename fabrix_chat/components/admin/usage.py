@@ -153,9 +153,33 @@ def feedback_panel() -> rx.Component:
     )
 
 
+def export_form() -> rx.Component:
+    """`Export CSV` of the totals per day, user and agent for a chosen range (the last 30 days
+    when both dates are empty)."""
+
+    def day(label: str, name: str) -> rx.Component:
+        return rx.el.label(
+            rx.el.span(tr(label), class_name="field-label"),
+            rx.el.input(name=name, type="date", class_name="text-input"),
+            class_name="admin-field",
+        )
+
+    return panel(
+        tr("usage_export_title"),
+        rx.el.form(
+            day("audit_from", "from"),
+            day("audit_to", "to"),
+            text_button(tr("export_csv"), kind="primary", type="submit"),
+            on_submit=AdminUsageState.export_usage,
+            class_name="admin-form-row",
+        ),
+    )
+
+
 def usage_tab() -> rx.Component:
     return rx.el.div(
         rate_gauge(),
+        export_form(),
         requests_chart(),
         rx.el.p(tr("admin_last_days"), class_name="admin-muted"),
         data_table(

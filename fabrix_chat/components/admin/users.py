@@ -17,6 +17,7 @@ USER_COLUMNS = [
     "admin_col_last_login",
     "admin_col_actions",
 ]
+LIMIT_COLUMNS = [*USER_COLUMNS[:-1], "admin_col_limits", USER_COLUMNS[-1]]  # once quotas are on
 
 
 def _user_cells(user: UserRow) -> list[rx.Component]:
@@ -53,6 +54,44 @@ def _user_cells(user: UserRow) -> list[rx.Component]:
             )
         ),
     ]
+
+
+def _limit_field(label_key: str, user: UserRow, value: rx.Var, placeholder: rx.Var, handler) -> rx.Component:
+    """One of a user's own daily limits: empty is the default, 0 no limit; saved on leaving it.
+    A text field, not type=number, which would send an empty field as 0."""
+    return rx.el.label(
+        rx.el.span(tr(label_key), class_name="field-label"),
+        rx.el.input(
+            type="text",
+            input_mode="numeric",
+            default_value=value,
+            key=user.id.to_string() + ":" + value,  # drawn again with the value saved
+            placeholder=placeholder,
+            max_length=13,
+            auto_complete="off",
+            on_blur=lambda typed: handler(user.id, typed),
+            class_name="text-input admin-limit-input",
+        ),
+        class_name="admin-field admin-limit",
+    )
+
+
+def _user_cells_with_limits(user: UserRow) -> list[rx.Component]:
+    """The row once quotas are on: the user's daily limits before the actions."""
+    cells = _user_cells(user)
+    limits = rx.el.td(
+        _limit_field(
+            "admin_question_limit",
+            user,
+            user.question_limit,
+            AdminUsersState.question_default,
+            AdminUsersState.set_question_limit,
+        ),
+        _limit_field(
+            "admin_token_limit", user, user.token_limit, AdminUsersState.token_default, AdminUsersState.set_token_limit
+        ),
+    )
+    return [*cells[:-1], limits, cells[-1]]
 
 
 def _field(label_key: str, name: str, field_id: str, type_: str = "text", **props) -> rx.Component:
@@ -93,7 +132,17 @@ def users_tab() -> rx.Component:
             on_change=AdminUsersState.set_user_query.debounce(300),
             class_name="text-input admin-search",
         ),
-        data_table(tr("tab_users"), USER_COLUMNS, AdminUsersState.users, _user_cells, empty_key="admin_no_users"),
+        rx.cond(
+            AdminUsersState.quotas_on,
+            data_table(
+                tr("tab_users"),
+                LIMIT_COLUMNS,
+                AdminUsersState.users,
+                _user_cells_with_limits,
+                empty_key="admin_no_users",
+            ),
+            data_table(tr("tab_users"), USER_COLUMNS, AdminUsersState.users, _user_cells, empty_key="admin_no_users"),
+        ),
         create_user_form(),
         class_name="admin-tab-body",
     )

@@ -27,7 +27,18 @@ from fabrix_chat.state.ui import UIState
 
 log = logging.getLogger(__name__)
 
-TABS = ("users", "conversations", "usage", "logs", "maintenance", "settings", "prompts")
+TABS = (
+    "users",
+    "conversations",
+    "usage",
+    "logs",
+    "maintenance",
+    "settings",
+    "invitations",
+    "prompts",
+    "announcements",
+    "audit",
+)
 NOT_SET = "—"
 
 
@@ -115,6 +126,10 @@ class AdminState(AuthState):
 
     def _t(self, key: str, **values: object) -> str:
         return i18n.t(key, self._lang, **values)
+
+    def _client(self) -> str:
+        """The address the event came from (for the audit trail)."""
+        return self.router.session.client_ip or ""
 
     def _say(self, notice: str = "", error: str = "") -> None:
         self.notice, self.error = notice, error

@@ -12,6 +12,8 @@ from fabrix_chat.models import Status, User, record_id
 from fabrix_chat.repo import shares as share_repo
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.repo.admin import admin_conversations, admin_delete_conversation, admin_open_conversation
+from fabrix_chat.services import audit
+from fabrix_chat.services.audit import Action
 from fabrix_chat.state.admin.base import AdminState, admin_only, local_time
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,9 @@ class AdminConversationsState(AdminState):
         row = next((s for s in self.shares if s.id == wanted), None)
         if row is not None and await run_db(share_repo.revoke, share_id=wanted):
             log.info("admin %s stopped the share of %r by %s", admin.username, row.title, row.username)
+            await audit.note(
+                Action.SHARE_REVOKE, actor=admin.username, target=row.username, client=self._client(), detail=row.title
+            )
             self._say(notice=self._t("admin_share_stopped", title=row.title))
         else:
             self._say(error=self._t("share_no_longer"))
@@ -126,6 +131,13 @@ class AdminConversationsState(AdminState):
             return
         conversation, owner, messages = found
         log.info("admin %s opened conversation %s of %s", admin.username, conversation.id, owner)
+        await audit.note(
+            Action.CONVERSATION_VIEW,
+            actor=admin.username,
+            target=owner,
+            client=self._client(),
+            detail=conversation.title,
+        )
         self.view_id = conversation.id or 0
         self.view_title = conversation.title or self._t("new_chat")
         self.view_username = owner
@@ -173,6 +185,7 @@ class AdminConversationsState(AdminState):
         deleted = await run_db(admin_delete_conversation, conversation_id=conversation_id)
         if deleted:
             log.warning("admin %s deleted conversation %s", admin.username, conversation_id)
+            await audit.note(Action.CONVERSATION_DELETE, actor=admin.username, client=self._client(), detail=title)
             self._say(notice=self._t("admin_conversation_deleted", title=title))
         else:
             self._say(error=self._t("conversation_not_found"))

@@ -14,7 +14,8 @@ from fabrix_chat import i18n
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User
-from fabrix_chat.services import maintenance
+from fabrix_chat.services import audit, maintenance
+from fabrix_chat.services.audit import Action
 from fabrix_chat.state.admin.base import AdminState, admin_only
 from fabrix_chat.units import size_label
 
@@ -76,6 +77,7 @@ class AdminMaintenanceState(AdminState):
             self._say(error=i18n.error_text(exc, self._lang))
         else:
             log.warning("admin %s made a backup: %s", admin.username, path.name)
+            await audit.note(Action.BACKUP, actor=admin.username, target=path.name, client=self._client())
             self.backup_result = self._t("admin_backup_done", name=path.name, size=size_label(path.stat().st_size))
             await self._load()
         finally:
@@ -94,6 +96,9 @@ class AdminMaintenanceState(AdminState):
             self._t("admin_check_ok") if self.check_ok else self._t("admin_check_failed", problems="; ".join(problems))
         )
         log.info("admin %s ran an integrity check: %s", admin.username, "; ".join(problems))
+        await audit.note(
+            Action.INTEGRITY_CHECK, actor=admin.username, client=self._client(), detail="; ".join(problems)[:500]
+        )
 
     @admin_only
     async def optimize_database(self, admin: User):
@@ -106,6 +111,7 @@ class AdminMaintenanceState(AdminState):
             self._say(error=i18n.error_text(exc, self._lang))
         else:
             log.warning("admin %s optimized the database", admin.username)
+            await audit.note(Action.OPTIMIZE, actor=admin.username, client=self._client())
             self.optimize_result = self._t(
                 "admin_optimize_done",
                 before=size_label(result["size_before"]),
@@ -170,6 +176,12 @@ class AdminMaintenanceState(AdminState):
             result["conversations"],
             result["messages"],
             days,
+        )
+        await audit.note(
+            Action.CLEANUP,
+            actor=admin.username,
+            client=self._client(),
+            detail=f"{result['conversations']} conversations, {result['messages']} messages idle {days} days",
         )
         self.cleanup_result = self._t(
             "admin_cleanup_done", conversations=result["conversations"], messages=result["messages"], days=days

@@ -13,6 +13,8 @@ from fabrix_chat import i18n
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User, record_id
 from fabrix_chat.repo import prompts as prompts_repo
+from fabrix_chat.services import audit
+from fabrix_chat.services.audit import Action
 from fabrix_chat.state.admin.base import AdminState, admin_only, local_time
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class AdminPromptsState(AdminState):
             self._say(error=i18n.error_text(exc, self._lang))
             return None
         log.warning("admin %s published the prompt %r", admin.username, prompt.title)
+        await audit.note(Action.PROMPT_PUBLISH, actor=admin.username, target=prompt.title, client=self._client())
         self._say(notice=self._t("admin_prompt_published", title=prompt.title))
         await self._load()
         return [rx.set_value(field_id, "") for field_id in PUBLISH_FORM_FIELDS]
@@ -69,6 +72,7 @@ class AdminPromptsState(AdminState):
             self._say(error=self._t("prompt_not_found"))
         else:
             log.warning("admin %s deleted the published prompt %r", admin.username, prompt.title)
+            await audit.note(Action.PROMPT_DELETE, actor=admin.username, target=prompt.title, client=self._client())
             self._say(notice=self._t("admin_prompt_deleted", title=prompt.title))
         await self._load()
 

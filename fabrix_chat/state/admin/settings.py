@@ -6,6 +6,8 @@ import dataclasses
 from typing import Any, ClassVar
 
 from fabrix_chat.config import get_settings
+from fabrix_chat.services import audit
+from fabrix_chat.services.audit import Action
 from fabrix_chat.state.admin.base import NOT_SET, AdminState
 
 
@@ -45,4 +47,6 @@ class AdminSettingsState(AdminState):
     settings_sections: list[SettingsSection] = []
 
     async def _load(self) -> None:
+        # Reached only through the admin rule (load_page, select_tab): the admin is signed in.
         self.settings_sections = settings_sections(get_settings().masked())
+        await audit.note(Action.SETTINGS_VIEW, actor=self.username, client=self._client())

@@ -7,13 +7,18 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+import reflex as rx
+
 from fabrix_chat.db import run_db
-from fabrix_chat.models import User
+from fabrix_chat.models import User, utcnow
 from fabrix_chat.repo import usage as usage_repo
+from fabrix_chat.services import audit
 from fabrix_chat.services import chat as chat_service
+from fabrix_chat.services.audit import Action
 from fabrix_chat.state.admin.base import NOT_SET, AdminState, admin_only, local_time
 
 USAGE_DAYS = 30
+EXPORT_MAX_DAYS = 366
 FEEDBACK_COMMENTS = 20  # the newest Bad answer comments shown
 
 
@@ -166,3 +171,23 @@ class AdminUsageState(AdminState):
     @admin_only
     async def refresh_usage(self, admin: User):
         await self._load()
+
+    @admin_only
+    async def export_usage(self, admin: User, form: dict):
+        """`Export CSV`: per day, user and agent, the totals from From to To (days, server time;
+        the last 30 days when empty)."""
+        from fabrix_chat.state.admin.audit import day_start
+
+        form = form if isinstance(form, dict) else {}
+        until = day_start(form.get("to"), next_day=True) or utcnow()
+        since = day_start(form.get("from")) or until - timedelta(days=USAGE_DAYS)
+        if since >= until or until - since > timedelta(days=EXPORT_MAX_DAYS):
+            self._say(error=self._t("usage_export_range", days=EXPORT_MAX_DAYS))
+            return None
+        rows = await run_db(
+            usage_repo.daily_totals, since=since, until=until, tz_offset_minutes=server_utc_offset_minutes()
+        )
+        await audit.note(Action.USAGE_EXPORT, actor=admin.username, client=self._client(), detail=f"{len(rows)} rows")
+        self._say()
+        name = f"usage-{since.astimezone():%Y%m%d}-{(until - timedelta(seconds=1)).astimezone():%Y%m%d}.csv"
+        return rx.download(data=usage_repo.daily_totals_csv(rows), filename=name)

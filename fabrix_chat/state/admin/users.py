@@ -14,9 +14,12 @@ import reflex as rx
 from fabrix_chat import i18n
 from fabrix_chat.db import run_db
 from fabrix_chat.models import User, record_id
+from fabrix_chat.repo import quota as quota_repo
 from fabrix_chat.repo import users as users_repo
-from fabrix_chat.services import accounts
+from fabrix_chat.services import accounts, audit
 from fabrix_chat.services import auth as auth_service
+from fabrix_chat.services import quota as quota_service
+from fabrix_chat.services.audit import Action
 from fabrix_chat.state.admin.base import AdminState, admin_only, local_time
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ class UserRow:
     is_active: bool = True
     created: str = ""
     last_login: str = ""
+    question_limit: str = ""  # the user's own daily limits as typed ("": the [quota] default)
+    token_limit: str = ""
 
 
 class AdminUsersState(AdminState):
@@ -53,6 +58,9 @@ class AdminUsersState(AdminState):
     email_error: str = ""
     delete_user_id: int = 0
     delete_summary: str = ""
+    quotas_on: bool = False  # a [quota] default or a user's own limit: the limit fields are shown
+    question_default: str = ""  # the fields' placeholders: "Default (20)"
+    token_default: str = ""
 
     async def _load(self) -> None:
         found = await run_db(users_repo.list_users, query=self.user_query)
@@ -65,9 +73,12 @@ class AdminUsersState(AdminState):
                 is_active=u.is_active,
                 created=local_time(u.created_at),
                 last_login=local_time(u.last_login_at),
+                question_limit=_typed(u.daily_question_limit),
+                token_limit=_typed(u.daily_token_limit),
             )
             for u in found
         ]
+        await self._load_limits()
 
     @admin_only
     async def set_user_query(self, admin: User, query: str):
@@ -98,6 +109,13 @@ class AdminUsersState(AdminState):
             self._say(error=i18n.error_text(exc, self._lang))
             return
         log.warning("admin %s created user %s%s", admin.username, username, " (admin)" if make_admin else "")
+        await audit.note(
+            Action.USER_CREATE,
+            actor=admin.username,
+            target=username,
+            client=self._client(),
+            detail="administrator" if make_admin else "",
+        )
         self._say(notice=self._t("admin_user_created", username=username))
         await self._load()
         return [rx.set_value(field_id, "") for field_id in CREATE_FORM_FIELDS]
@@ -121,6 +139,7 @@ class AdminUsersState(AdminState):
             return
         await run_db(accounts.set_active, user_id=user.id, active=False)
         log.warning("admin %s disabled user %s", admin.username, user.username)
+        await audit.note(Action.USER_DISABLE, actor=admin.username, target=user.username, client=self._client())
         self._say(notice=self._t("admin_user_disabled", username=user.username))
         await self._load()
 
@@ -131,6 +150,7 @@ class AdminUsersState(AdminState):
             return
         await run_db(accounts.set_active, user_id=user.id, active=True)
         log.warning("admin %s enabled user %s", admin.username, user.username)
+        await audit.note(Action.USER_ENABLE, actor=admin.username, target=user.username, client=self._client())
         self._say(notice=self._t("admin_user_enabled", username=user.username))
         await self._load()
 
@@ -141,6 +161,7 @@ class AdminUsersState(AdminState):
             return
         await run_db(accounts.set_admin, user_id=user.id, admin=True)
         log.warning("admin %s made %s an administrator", admin.username, user.username)
+        await audit.note(Action.USER_PROMOTE, actor=admin.username, target=user.username, client=self._client())
         self._say(notice=self._t("admin_user_promoted", username=user.username))
         await self._load()
 
@@ -152,6 +173,7 @@ class AdminUsersState(AdminState):
             return
         await run_db(accounts.set_admin, user_id=user.id, admin=False)
         log.warning("admin %s removed administrator rights from %s", admin.username, user.username)
+        await audit.note(Action.USER_DEMOTE, actor=admin.username, target=user.username, client=self._client())
         self._say(notice=self._t("admin_user_demoted", username=user.username))
         await self._load()
 
@@ -161,6 +183,9 @@ class AdminUsersState(AdminState):
     async def open_reset(self, admin: User, user_id: int):
         user = await self._target(admin, user_id)
         if user is None:
+            return
+        if user.auth_source == accounts.DIRECTORY:
+            self._say(error=self._t("directory_password_elsewhere"))
             return
         self.reset_user_id = user.id or 0
         self.reset_username = user.username
@@ -202,14 +227,25 @@ class AdminUsersState(AdminState):
             return False
         password_hash = await auth_service.run_hashing(auth_service.hash_password, password)
         own = user.id == admin.id
-        ended = await run_db(
-            accounts.set_password,
-            user_id=user.id,
-            password_hash=password_hash,
-            chosen_by_other=not own,
-            keep_sessions=own,
-        )
+        try:
+            ended = await run_db(
+                accounts.set_password,
+                user_id=user.id,
+                password_hash=password_hash,
+                chosen_by_other=not own,
+                keep_sessions=own,
+            )
+        except accounts.AccountError as exc:  # a directory account
+            self.reset_error = i18n.error_text(exc, self._lang)
+            return False
         log.warning("admin %s reset the password of %s (%d sessions ended)", admin.username, user.username, ended)
+        await audit.note(
+            Action.PASSWORD_RESET,
+            actor=admin.username,
+            target=user.username,
+            client=self._client(),
+            detail=f"{ended} sessions ended",
+        )
         self.reset_error = ""
         return True
 
@@ -240,8 +276,59 @@ class AdminUsersState(AdminState):
             self.email_error = i18n.error_text(exc, self._lang)
             return
         log.warning("admin %s changed the email of %s", admin.username, user.username)
+        await audit.note(Action.USER_EMAIL, actor=admin.username, target=user.username, client=self._client())
         self._say(notice=self._t("admin_email_changed", username=user.username, email=email))
         self.email_user_id, self.email_username, self.email_current, self.email_error = 0, "", "", ""
+        await self._load()
+
+    # --- daily limits (services/quota.py): empty is the [quota] default, 0 no limit
+
+    async def _load_limits(self) -> None:
+        self.quotas_on = quota_service.quotas_on(any_override=await run_db(quota_repo.any_override))
+        default = quota_service.defaults()
+        self.question_default = self._t("admin_limit_placeholder", limit=self._limit_words(default.daily_questions))
+        self.token_default = self._t("admin_limit_placeholder", limit=self._limit_words(default.daily_tokens))
+
+    def _limit_words(self, limit: int | None, kind: quota_repo.LimitKind = "questions") -> str:
+        if limit is None:
+            default = quota_service.defaults()
+            fallback = default.daily_questions if kind == "questions" else default.daily_tokens
+            return self._t("admin_limit_default", limit=self._limit_words(fallback))
+        return f"{limit:,}" if limit else self._t("admin_limit_none")
+
+    @admin_only
+    async def set_question_limit(self, admin: User, user_id: int, value: str):
+        """`Daily question limit` of one user, saved when the field loses focus."""
+        await self._save_limit(admin, user_id, "questions", value)
+
+    @admin_only
+    async def set_token_limit(self, admin: User, user_id: int, value: str):
+        """`Daily token limit` of one user, saved when the field loses focus."""
+        await self._save_limit(admin, user_id, "tokens", value)
+
+    async def _save_limit(self, admin: User, user_id: int, kind: quota_repo.LimitKind, value: object) -> None:
+        user = await self._target(admin, user_id)
+        if user is None:
+            return
+        try:
+            limit = quota_service.parse_limit(value, kind)
+        except i18n.KeyedError as exc:
+            self._say(error=i18n.error_text(exc, self._lang))
+            return
+        if limit == (user.daily_question_limit if kind == "questions" else user.daily_token_limit):
+            return  # the field lost focus unchanged
+        if await run_db(quota_repo.set_limit, user_id=user.id, kind=kind, value=limit) is None:
+            self._say(error=self._t("admin_user_missing"))  # deleted meanwhile
+            await self._load()
+            return
+        await quota_service.forget(user.id or 0)
+        detail = f"daily {kind} {'default' if limit is None else limit}"
+        await audit.note(
+            Action.USER_QUOTA, actor=admin.username, target=user.username, client=self._client(), detail=detail
+        )
+        log.warning("admin %s set the %s of %s", admin.username, detail, user.username)
+        key = "admin_question_limit_saved" if kind == "questions" else "admin_token_limit_saved"
+        self._say(notice=self._t(key, username=user.username, limit=self._limit_words(limit, kind)))
         await self._load()
 
     # --- delete
@@ -281,7 +368,19 @@ class AdminUsersState(AdminState):
             conversations,
             messages,
         )
+        await audit.note(
+            Action.USER_DELETE,
+            actor=admin.username,
+            target=user.username,
+            client=self._client(),
+            detail=f"{conversations} conversations, {messages} messages",
+        )
         self._say(
             notice=self._t("admin_user_deleted", username=user.username, conversations=conversations, messages=messages)
         )
         await self._load()
+
+
+def _typed(limit: int | None) -> str:
+    """A user's own limit as its field shows it ("" for the default)."""
+    return "" if limit is None else str(limit)
