@@ -1283,3 +1283,18 @@ async def test_a_file_from_another_users_folder_is_never_sent(app_db, agents):
     assert tab.chat.alert_text.startswith("The file of that question is no longer kept")
     assert tab.conversation.added == [] and tab.composer._pending_file is None and not tab.live.streaming
     assert kim_file.exists(), "and it is not touched"
+
+
+async def test_retry_after_an_answer_that_failed_before_any_text_keeps_no_empty_version(app_db, two_users):
+    cid = conversation_of(app_db, two_users["a"], "Trip", [("user", "Plan Busan")])
+    with Session(app_db, expire_on_commit=False) as session:
+        conv_repo.add_message(
+            session=session, user_id=two_users["a"], conversation_id=cid, role="assistant", content="", status="error"
+        )
+        session.commit()
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.regenerate)
+    assert snapshot(app_db, cid)[2] == [(0, "user", "Plan Busan", "complete"), (1, "assistant", "", "streaming")]
+    assert [(m.version, m.versions) for m in tab.conversation.added] == [(0, 0)]
