@@ -14,6 +14,11 @@ settings = get_settings()
 # Reflex splits this variable on ":" (a Windows drive letter would break it).
 os.environ.setdefault("REFLEX_HOT_RELOAD_OVERRIDE_PATHS", "fabrix_chat")
 
+# Service mode keeps each tab's state on disk too (Reflex's disk state manager): pickles holding
+# what the tab shows, conversations included. They go in data_dir with the other private data, not
+# in `.states/` beside the code.
+os.environ.setdefault("REFLEX_STATES_WORKDIR", str(settings.data_path / "states"))
+
 # Reflex's state store in Redis (with redis_url): the token expiration is in seconds, the lock
 # times in milliseconds, as Reflex counts them.
 STATE_EXPIRATION_SECONDS = 12 * 60 * 60  # a tab left open over a working day keeps its state

@@ -297,13 +297,16 @@ def running_app(
     extra_toml: str = "",
     redis_url: str = "",
     workers: int = 1,
+    take_lock: bool = True,
 ) -> Iterator[Running]:
     """The emulator and the app (under the build lock), stopped again on the way out.
 
     `sessions`: seeded user numbers that get a signed-in session (see create_sessions);
     `prepare(db_path)` may add rows before the app starts (its result is `Running.prepared`);
     `redis_url`: `[rate_limit] redis_url` (see redis_server); `workers`: back-end worker processes
-    (GRANIAN_WORKERS, as tests/e2e/conftest.start_app sets it; more than one needs Redis).
+    (GRANIAN_WORKERS, as tests/e2e/conftest.start_app sets it; more than one needs Redis);
+    `take_lock=False` when the caller already holds the lock (a test under the browser tests'
+    build_lock fixture: a second flock on the same file in one process would wait forever).
     """
     from tests.e2e.conftest import start_app, stop_app
 
@@ -314,7 +317,7 @@ def running_app(
     prepared = prepare(data_dir / "fabrix_chat.db") if prepare else None
     emulator = start_emulator()
     try:
-        with build_lock():
+        with build_lock() if take_lock else contextlib.nullcontext():
             started = time.monotonic()
             app = start_app(data_dir, bench_toml(emulator, redis_url=redis_url, extra=extra_toml), workers=workers)
             print(f"app up at {app.url} after {time.monotonic() - started:.0f} s", flush=True)

@@ -30,6 +30,39 @@ def verdict(met: bool) -> str:
     return "**met**" if met else "**not met**"
 
 
+def soak_rows(sk: dict[str, Any]) -> list[str]:
+    """The rows of one bench_soak.py run: leaks over the last window, errors and losses, backups."""
+    t, tr, window = sk["targets"], sk["trends"], sk["window"]["minutes"]
+
+    def moved(key: str) -> str:
+        v = tr[key]
+        return f"{v['first']:g} → {v['last']:g} ({v['slope_per_hour']:+.1f}/h)"
+
+    head = f"Soak, {sk['users']} users for {sk['minutes']:g} min"
+    rss = t["rss_growth_mb_per_hour"]["slope"]
+    restore = sk.get("restore") or {}
+    other = t["zero_lost"]["other_problems"]
+    other_note = f" (+{other} other)" if other else ""
+    return [
+        f"| {head}: back-end RSS growth over the last {window:g} min | {rss:+.1f} MB/h "
+        f"({tr['rss_mb']['first']:g} → {tr['rss_mb']['last']:g} MB) | < 5 MB/h | "
+        f"{verdict(t['rss_growth_mb_per_hour']['met'])} |",
+        f"| … open descriptors; asyncio tasks (same window) | {moved('fds')}; {moved('tasks')} | flat | "
+        f"{verdict(t['fds_flat']['met'] and t['tasks_flat']['met'])} |",
+        f"| … errors / lost messages ({sk['checks']['asks_saved']} answers, {sk['actions_total']} actions) | "
+        f"{t['zero_errors']['errors']} / {t['zero_lost']['lost']}{other_note} | 0 | "
+        f"{verdict(t['zero_errors']['met'] and t['zero_lost']['met'])} |",
+        f"| … WAL at most; uploads left behind | {t['wal_checkpointed']['max_mb']:g} MB; "
+        f"{t['no_orphaned_uploads']['orphans']} files | checkpointed; 0 | "
+        f"{verdict(t['wal_checkpointed']['met'] and t['no_orphaned_uploads']['met'])} |",
+        f"| … `manage backup` every {sk['options']['backup_minutes']:g} min passing `manage check`; the last one "
+        f"restored | {t['backups_pass_check']['passed']} / {t['backups_pass_check']['backups']}; lost "
+        f"{len(restore.get('missing_created_before_backup', []))}, {restore.get('missing_created_after_backup', '?')} "
+        f"later messages not in it | all; only later ones | "
+        f"{verdict(t['backups_pass_check']['met'] and t['restore_loses_only_later']['met'])} |",
+    ]
+
+
 def table() -> str:
     rows: list[str] = []
     machines: list[str] = []
@@ -147,6 +180,13 @@ def table() -> str:
             f"| … before: `reflex run --env prod`, which built at every start | {ms(before['seconds'])}, peak "
             f"{before['rss_peak_mb']} MB | — | (context) |"
         )
+    soaks = sorted(
+        (json.loads(path.read_text(encoding="utf-8")) for path in RESULTS.glob("soak*.json")),
+        key=lambda d: d["minutes"],
+    )
+    for sk in soaks:
+        note_machine(f"bench_soak ({sk['minutes']:g} min)", sk)
+        rows.extend(soak_rows(sk))
     sb = load("stream_bytes")
     if sb:
         note_machine("bench_stream_bytes", sb)

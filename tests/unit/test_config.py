@@ -301,3 +301,26 @@ def test_without_redis_reflex_keeps_its_own_state_timings(load_rxconfig):
     assert config.redis_url is None
     assert "REFLEX_OPLOCK_ENABLED" not in os.environ
     assert config.redis_token_expiration == Expiration.TOKEN, "states in this process's memory: one hour, not twelve"
+
+
+def test_reflex_keeps_tab_states_in_the_private_data_folder(tmp_path):
+    """Service mode's disk state manager writes every tab's state (what it shows) as pickles: they
+    belong with the other private data, not beside the code."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'[server]\ndata_dir = "{(tmp_path / "data").as_posix()}"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "REFLEX_STATES_WORKDIR"} | {"FABRIX_CHAT_SECRETS": str(secrets)}
+    code = "import json, os, rxconfig; print(json.dumps(os.environ['REFLEX_STATES_WORKDIR']))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == str(tmp_path / "data" / "states")
