@@ -3,13 +3,13 @@ its end time; each user dismisses it for themself."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
 from fabrix_chat.i18n import KeyedError
-from fabrix_chat.models import Announcement, AnnouncementDismissal, utcnow
+from fabrix_chat.models import Announcement, AnnouncementDismissal, as_utc, utcnow
 
 LEVELS = ("info", "warning")
 LEVEL_KEYS = {"info": "announcement_level_info", "warning": "announcement_level_warning"}  # their names
@@ -19,10 +19,6 @@ MAX_ACTIVE = 20  # announcements live at once
 
 class AnnouncementError(KeyedError):
     """An announcement that cannot be posted; its i18n key says why."""
-
-
-def _aware(when: datetime | None) -> datetime | None:
-    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 def post(*, session: Session, text: object, level: object, ends_at: datetime | None, created_by: str) -> Announcement:
@@ -66,7 +62,7 @@ def for_user(*, session: Session, user_id: int, now: datetime | None = None) -> 
 def dismiss(*, session: Session, user_id: int, announcement_id: int) -> bool:
     """The user's Dismiss; False when there is no such live announcement."""
     row = session.get(Announcement, announcement_id)
-    if row is None or (row.ends_at is not None and _aware(row.ends_at) <= utcnow()):
+    if row is None or (row.ends_at is not None and as_utc(row.ends_at) <= utcnow()):
         return False
     try:
         with session.begin_nested():

@@ -12,12 +12,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from fabrix_chat.models import Invitation, utcnow
+from fabrix_chat.models import Invitation, as_utc, utcnow
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I/L to misread
 CODE_LENGTH = 16  # 80 bits
@@ -35,20 +35,13 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(cleaned.encode("utf-8")).hexdigest()
 
 
-def aware(when: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; they were stored as UTC."""
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=UTC)
-
-
 def state_of(invitation: Invitation, now: datetime | None = None) -> str:
     """ "open", "used", "revoked" or "expired"."""
     if invitation.used_at is not None:
         return "used"
     if invitation.revoked_at is not None:
         return "revoked"
-    return "expired" if aware(invitation.expires_at) <= (now or utcnow()) else "open"
+    return "expired" if as_utc(invitation.expires_at) <= (now or utcnow()) else "open"
 
 
 def create(*, session: Session, email: str, days: int, created_by: str) -> tuple[Invitation, str]:

@@ -183,7 +183,12 @@ def prepare_question(
         # An answer that failed or was stopped before any text (Retry after an error) is no
         # version worth keeping: it goes; any other is kept beside the new one.
         for old in shown:
-            if old.seq > asked.seq and old.role == Role.ASSISTANT and not old.content and old.status != Status.STREAMING:
+            if (
+                old.seq > asked.seq
+                and old.role == Role.ASSISTANT
+                and not old.content
+                and old.status != Status.STREAMING
+            ):
                 session.delete(old)
         session.flush()
         conv_repo.retire_from(session=session, user_id=user_id, conversation_id=cid, seq=asked.seq + 1)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 SHARED_ROUTE = "/shared"
 
 
-def share_path(token: str) -> str:
+def link_path(token: str) -> str:
     return f"{SHARED_ROUTE}/{token}"
 
 
@@ -57,7 +57,7 @@ class ShareState(ChatState):
         if not conversation_id:
             return None
         row = await run_db(share_repo.share_of, user_id=user.id, conversation_id=conversation_id)
-        self._set(share_open=True, share_copied=False, share_path=share_path(row.token) if row else "")
+        self._set(share_open=True, share_copied=False, share_path=link_path(row.token) if row else "")
         return None
 
     @rx.event
@@ -83,7 +83,7 @@ class ShareState(ChatState):
             self._set(share_open=False, share_path="")
             return None
         log.info("user %s shared conversation %s", user.username, conversation_id)
-        path = share_path(row.token)
+        path = link_path(row.token)
         self._set(share_path=path, share_copied=True)
         await self._refresh_sidebar(user.id)
         return rx.call_script(copy_script(path))
@@ -148,7 +148,7 @@ class SharedState(AuthState):
     def _to_login(self) -> rx.event.EventSpec:
         """To log in, and back to this link afterwards."""
         token = self._route_token()
-        return rx.redirect(f"{LOGIN_ROUTE}?next={share_path(token)}" if token else LOGIN_ROUTE)
+        return rx.redirect(f"{LOGIN_ROUTE}?next={link_path(token)}" if token else LOGIN_ROUTE)
 
     @rx.event
     async def load(self):

@@ -12,7 +12,7 @@ import reflex as rx
 
 from fabrix_chat import i18n
 from fabrix_chat.db import run_db
-from fabrix_chat.models import User, record_id, utcnow
+from fabrix_chat.models import User, as_utc, record_id, utcnow
 from fabrix_chat.repo import announcements as announcements_repo
 from fabrix_chat.services import audit
 from fabrix_chat.services.audit import Action
@@ -59,7 +59,7 @@ class AdminAnnouncementsState(AdminState):
                 text=a.text,
                 level=self._t(announcements_repo.LEVEL_KEYS.get(a.level, "announcement_level_info")),
                 ends=local_time(a.ends_at) if a.ends_at else self._t("announcement_no_end"),
-                live=a.ends_at is None or a.ends_at.replace(tzinfo=a.ends_at.tzinfo or UTC) > now,
+                live=a.ends_at is None or as_utc(a.ends_at) > now,
                 created=local_time(a.created_at),
             )
             for a in rows
