@@ -23,10 +23,11 @@ from fabrix_chat.repo import conversations as conv_repo
 from fabrix_chat.repo import users as users_repo
 from fabrix_chat.services import auth as auth_service
 from fabrix_chat.services import files as file_service
-from fabrix_chat.services import maintenance
+from fabrix_chat.services import maintenance, redis_watch
 from fabrix_chat.state.admin import AdminState
 from fabrix_chat.state.auth import AuthState
 from fabrix_chat.state.chat import ChatState
+from fabrix_chat.state.failures import show_failure
 from fabrix_chat.state.share import SharedState
 from fabrix_chat.web import SecurityMiddleware, dev_same_site_script, extra_routes
 
@@ -85,8 +86,15 @@ async def lifespan():
     run_lock = maintenance.hold_run_lock(settings)  # `manage restore` refuses while this is held
     configure_logging(settings)
     log.info("back end started (process %d)", os.getpid())
+    notifications = None
     if settings.rate_limit.redis_url:
         auth_service.use_redis_for_throttles(settings.rate_limit.redis_url)
+        # What Reflex's state store needs after a Redis restart (services/redis_watch.py).
+        notifications = asyncio.create_task(
+            redis_watch.recover_after_restarts(
+                settings.rate_limit.redis_url, rx.config.get_config().redis_lock_expiration
+            )
+        )
     emulator = None
     if settings.fabrix_api.demo_mode:
         from fabrix_chat.emulator import start_in_thread
@@ -108,6 +116,8 @@ async def lifespan():
     finally:
         sweeper.cancel()
         second_look.cancel()
+        if notifications is not None:
+            notifications.cancel()
         run_lock.close()
         await fabrix_client.close_client()
         if emulator is not None:
@@ -119,8 +129,10 @@ app = rx.App(
     head_components=[
         rx.el.meta(name="viewport", content="width=device-width, initial-scale=1"),
         *([rx.script(script)] if (script := dev_same_site_script()) else []),
+        rx.script(src="/problem.js"),  # the plain message of an event that failed (state/failures.py)
     ],
     api_transformer=[extra_routes(), SecurityMiddleware],
+    backend_exception_handler=show_failure,
 )
 app.register_lifespan_task(lifespan)
 

@@ -5,6 +5,8 @@ English is the default and is what the accessible names of UI_CONTRACT.md are ma
 
 from __future__ import annotations
 
+from fabrix_chat import outages
+
 LANGUAGES = ("en", "ko")
 
 STRINGS: dict[str, tuple[str, str]] = {
@@ -246,6 +248,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "error_bad_response": ("FabriX sent an answer this app cannot read.", "FabriX 응답을 읽을 수 없습니다."),
     "error_generic": ("Something went wrong. Try again.", "문제가 발생했습니다. 다시 시도하세요."),
+    "error_service_down": (
+        "The server cannot reach its database or session store right now. Try again in a moment.",
+        "서버가 지금 데이터베이스나 세션 저장소에 연결할 수 없습니다. 잠시 후 다시 시도하세요.",
+    ),
+    "error_disk_full": (
+        "The server's disk is full, so nothing new can be saved. Ask an administrator.",
+        "서버 디스크가 가득 차서 새 내용을 저장할 수 없습니다. 관리자에게 문의하세요.",
+    ),
     "error_agents": ("Could not load the agents: {detail}", "에이전트 목록을 불러올 수 없습니다: {detail}"),
     "error_saving": ("Your message could not be saved. Try again.", "메시지를 저장하지 못했습니다. 다시 시도하세요."),
     "error_empty_message": ("Type a question first.", "먼저 질문을 입력하세요."),
@@ -265,6 +275,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     # --- chat experience (more) ---
     "file_default_question": ("Describe this file.", "이 파일을 설명해 주세요."),
     "reading_file": ("The agent is reading the file…", "에이전트가 파일을 읽는 중…"),
+    "saving_answer": (
+        "Saving the answer… the database is not answering yet.",
+        "답변을 저장하는 중… 데이터베이스가 아직 응답하지 않습니다.",
+    ),
     "uploading_file": ("Uploading…", "업로드 중…"),
     "upload_progress": ("Upload progress", "업로드 진행률"),
     "attached_file": ("Attached file", "첨부 파일"),
@@ -820,12 +834,12 @@ class KeyedError(Exception):
 def error_text(exc: BaseException, lang: str = "en") -> str:
     """What a user is told about any failure, in `lang`: the error's own key and placeholders
     (`text_key()` and `text_values(lang)`, which the FabriX errors, the rate limiter's refusal and
-    the maintenance errors define), else the generic message. Never the exception's own words:
-    those are for the log."""
+    the maintenance errors define), else the database, Redis or the disk being unavailable
+    (outages.py), else the generic message. Never the exception's own words: those are for the log."""
     text_key = getattr(exc, "text_key", None)
     if callable(text_key):
         return t(text_key(), lang, **exc.text_values(lang))  # type: ignore[attr-defined]
-    return t("error_generic", lang)
+    return t(outages.text_key(exc) or "error_generic", lang)
 
 
 def table(lang: str) -> dict[str, str]:

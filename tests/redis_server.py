@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def _free_port() -> int:
@@ -69,3 +71,69 @@ def redis_server(skip_reason: str) -> Iterator[int]:
         pytest.skip(f"redis-server not installed (Debian package redis-server); {skip_reason}")
     with running_redis() as port:
         yield port
+
+
+class RestartableRedis:
+    """A redis-server that can be stopped and started again on the same port and data folder, as an
+    operator restarts it: `restart()` saves the data on the way down (SHUTDOWN SAVE, what Debian's
+    service does with its default save points) and loads it again; `keep_data=False` loses it, as
+    a crash of a server without persistence would. Starts its server in `start()`."""
+
+    def __init__(self, data_dir) -> None:
+        from pathlib import Path
+
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port)
+
+    def start(self, timeout: float = 10) -> None:
+        command = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--dir", str(self.data_dir), "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = self.client()
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    client.ping()
+                    return
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise RuntimeError(f"redis-server did not answer PING on port {self.port}") from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self, *, keep_data: bool = True) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if keep_data:
+            # No retries: the server closes the connection as it exits, which redis-py would retry for seconds.
+            client = redis.Redis(port=self.port, retry=Retry(NoBackoff(), 0))
+            try:
+                client.shutdown(save=True)
+            except redis.ConnectionError:
+                pass  # the server closes the connection as it exits
+            finally:
+                client.close()
+        else:
+            (self.data_dir / "dump.rdb").unlink(missing_ok=True)
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, *, down_seconds: float = 0.0, keep_data: bool = True) -> None:
+        self.stop(keep_data=keep_data)
+        time.sleep(down_seconds)
+        self.start()

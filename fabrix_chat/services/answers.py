@@ -18,11 +18,12 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from fabrix_chat import i18n
+from fabrix_chat import i18n, outages
 from fabrix_chat.config import get_settings
 from fabrix_chat.db import run_db
 from fabrix_chat.fabrix import errors as fx
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 BATCH_INTERVAL = 0.07  # seconds between page updates after the first text (about 14 a second)
 SAVE_INTERVAL = 1.5  # the answer reaches the database at least this often while it grows
 BEAT_INTERVAL = 3.0  # a stalled answer still tells the database it is alive this often
+FINAL_SAVE_DELAYS = (0.5, 1.0, 2.0, 4.0)  # between attempts at an answer's last save, then 5 s
+FINAL_SAVE_SECONDS = 600.0  # and for how long, before its text is given up (and logged as lost)
+_PENDING_RECORDS: set[asyncio.Task] = set()  # usage records waiting for the database (_record)
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"[:64]  # who writes an answer (messages.owner)
 
 
@@ -71,6 +75,7 @@ class AnswerEnd:
     retry: bool = False  # whether asking again can help
     file_kept: bool = False  # the attached file is kept so Retry can send it again
     parts: int = 0  # how many batches the page was sent
+    closed: bool = False  # its page's view was closed (the tab was reset): nothing more is shown there
 
 
 class AnswerView(Protocol):
@@ -194,8 +199,9 @@ async def run_answer(
         except Exception as exc:
             status, error, retry = Status.ERROR, i18n.error_text(exc, job.lang), retry_makes_sense(exc)
         # Saved while the answer can still be found running: a resync meanwhile gets the text
-        # from here, never the database's older copy.
-        await save_answer(job, received.text, status, error)
+        # from here, never the database's older copy. The page shows the whole text already, so
+        # a database that is down (a restart, a full disk) is waited for rather than given up on.
+        await save_final(job, received.text, status, error, waiting=pump.say)
     except asyncio.CancelledError:
         consumer.cancel()
         # The task itself is being cancelled (shutdown): save what arrived as stopped, after a
@@ -213,7 +219,7 @@ async def run_answer(
     file_kept = bool(job.file) and status != Status.COMPLETE
     if job.file and not file_kept:
         await asyncio.to_thread(files.delete_file, job.file.path)  # answered: the file is not kept
-    return AnswerEnd(received.text, status, error, retry, file_kept, pump.part)
+    return AnswerEnd(received.text, status, error, retry, file_kept, pump.part, pump.closed)
 
 
 class _Pump:
@@ -342,6 +348,14 @@ class _Pump:
                 log.warning("live board (Redis) failed for answer %s: %s", self.job.message_id, exc)
             return None
 
+    async def say(self, status: str) -> None:
+        """A status line after the answer's last text (it has ended, and is being saved)."""
+        if self.closed or status == self.status:
+            return
+        self.part += 1
+        self.status = status
+        await self.view.show(self.part, "", status)
+
     async def start(self) -> None:
         # Stop pressed on another worker (also before this answer started) sets `stop`.
         if self.board.shared:
@@ -363,8 +377,68 @@ async def save_answer(job: AnswerJob, text: str, status: str, error: str = "") -
             status=status,
             error=error,
         )
-    except Exception:
-        log.exception("saving answer %s failed", job.message_id)
+    except Exception as exc:
+        if outages.text_key(exc) is None:
+            log.exception("saving answer %s failed", job.message_id)
+        else:  # one line, not a traceback every SAVE_INTERVAL while the database is away
+            log.warning("saving answer %s failed: %s", job.message_id, outages.describe(exc))
+
+
+async def save_final(
+    job: AnswerJob, text: str, status: str, error: str = "", *, waiting: Callable[[str], Awaitable[None]] | None = None
+) -> bool:
+    """The answer's last save, tried again until the database takes it (for FINAL_SAVE_SECONDS):
+    a database restarting or a full disk must not leave the text only on the page. `waiting(text)`
+    tells the page, once, that the answer is still being saved. Returns whether it was saved."""
+
+    async def write() -> None:
+        await run_db(
+            conv_repo.update_message,
+            user_id=job.user_id,
+            message_id=job.message_id,
+            content=text,
+            status=status,
+            error=error,
+        )
+
+    async def first_failure() -> None:
+        if waiting is not None:
+            await waiting(i18n.t("saving_answer", job.lang))
+
+    return await until_saved(f"answer {job.message_id} ({len(text)} characters)", write, first_failure)
+
+
+async def until_saved(
+    what: str, write: Callable[[], Awaitable[object]], first_failure: Callable[[], Awaitable[None]] | None = None
+) -> bool:
+    """Run `write` until the database takes it, for FINAL_SAVE_SECONDS, while it fails because the
+    database or the disk is away (outages.py); a bug is logged and not tried again. Returns whether
+    it was written."""
+    deadline = time.monotonic() + FINAL_SAVE_SECONDS
+    delays = iter(FINAL_SAVE_DELAYS)
+    failures = 0
+    while True:
+        try:
+            await write()
+        except Exception as exc:
+            if outages.text_key(exc) is None:
+                log.exception("saving %s failed", what)
+                return False
+            failures += 1
+            if failures == 1:
+                log.warning(
+                    "saving %s failed (%s); trying again until the database answers", what, outages.describe(exc)
+                )
+                if first_failure is not None:
+                    await first_failure()
+            if time.monotonic() >= deadline:
+                log.error("%s could not be saved for %.0f s and is not kept", what, FINAL_SAVE_SECONDS)
+                return False
+            await asyncio.sleep(next(delays, 5.0))
+            continue
+        if failures:
+            log.info("%s saved after %d failed attempts", what, failures)
+        return True
 
 
 # --- reading the answer from FabriX ---------------------------------------------------------
@@ -457,9 +531,11 @@ async def _ask_with_file(job: AnswerJob, attached: files.StoredFile, contents: l
 
 
 async def _record(job: AnswerJob, tokens_in: int, tokens_out: int, latency_ms: int, outcome: str) -> None:
-    try:
-        if tokens_out:
-            await get_limiter().record_tokens(user=job.username, tokens=tokens_out)
+    """The answer's usage record (the admin's usage page, the daily quota's seed) and the token
+    counts of the rate limit and the quota. A record the database cannot take now is written in
+    the background once it is back, so an outage leaves no hole in the usage figures."""
+
+    async def write() -> None:
         await run_db(
             usage_repo.record_usage,
             user_id=job.user_id,
@@ -471,8 +547,23 @@ async def _record(job: AnswerJob, tokens_in: int, tokens_out: int, latency_ms: i
             latency_ms=latency_ms,
             outcome=outcome,
         )
+
+    try:
+        if tokens_out:
+            await get_limiter().record_tokens(user=job.username, tokens=tokens_out)
+        try:
+            await write()
+        except Exception as exc:
+            if outages.text_key(exc) is None:
+                raise
+            task = asyncio.create_task(until_saved(f"the usage of answer {job.message_id}", write))
+            _PENDING_RECORDS.add(task)
+            task.add_done_callback(_PENDING_RECORDS.discard)
         # The daily quota counted the question's own estimate when it was asked.
         asked = estimate_tokens(job.contents[-1]) if job.contents else 0
         await quota.charge(job.user_id, tokens_in + tokens_out - asked)
-    except Exception:
-        log.exception("recording usage failed")
+    except Exception as exc:
+        if outages.text_key(exc) is None:
+            log.exception("recording usage failed")
+        else:
+            log.warning("recording usage failed: %s", outages.describe(exc))

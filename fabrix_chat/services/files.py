@@ -19,11 +19,12 @@ import shutil
 import threading
 import time
 import unicodedata
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Protocol
 
+from fabrix_chat import outages
 from fabrix_chat.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,18 @@ MB = 1024 * 1024
 FREE_DISK_CHECK_BYTES = 4 * MB
 
 
+@contextlib.contextmanager
+def _full_disk_refused() -> Iterator[None]:
+    """A write the disk has no room for (the free-space check runs every few MB, and other
+    programs write too) is the plain "disk full" refusal, not an unexplained failure."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in outages.DISK_FULL_ERRNOS:
+            raise UploadRejected("disk_full") from exc
+        raise
+
+
 class FileWriter:
     """Writes one upload into the user's private folder, refusing it as soon as it breaks a limit:
     the file size, the user's and the site's upload quotas, or the free disk space to keep."""
@@ -251,11 +264,13 @@ class FileWriter:
 
     def write(self, data: bytes) -> None:
         self._check_room(len(data))
-        self._file.write(data)
+        with _full_disk_refused():
+            self._file.write(data)
         self.size += len(data)
 
     def finish(self) -> StoredFile:
-        self._file.close()
+        with _full_disk_refused():
+            self._file.close()  # writes what is still buffered
         self._release()
         if self.size == 0:
             self.abort()

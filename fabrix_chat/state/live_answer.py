@@ -15,6 +15,7 @@ import json
 import logging
 
 import reflex as rx
+from redis.exceptions import RedisError
 
 from fabrix_chat import i18n
 from fabrix_chat.db import run_db
@@ -25,6 +26,8 @@ from fabrix_chat.state.chat import ChatState, MessageView
 
 log = logging.getLogger(__name__)
 
+# Between attempts to show how an answer ended while Redis fails (about a minute in all).
+STATE_STORE_RETRY_DELAYS = (0.5, 1.0, 2.0, 3.0) + (5.0,) * 11
 FINAL_PART = 1 << 30  # the part number of a finished answer's whole text (no batch follows it)
 ELSEWHERE_POLL_SECONDS = 1.0  # how often a tab re-reads an answer written by another tab or worker
 ELSEWHERE_WATCH_SECONDS = 1800.0  # and for how long at most
@@ -141,9 +144,6 @@ class LiveAnswerState(ChatState):
     @rx.event(background=True)
     async def stream_answer(self):
         """Run the answer saved by ConversationState._ask, pushing its batches to the page."""
-        from fabrix_chat.state.composer import ComposerState
-        from fabrix_chat.state.conversation import ConversationState
-
         async with self:
             job = answers.take(self.live_id, self._user_id) if self.streaming else None
             if job is None:
@@ -170,13 +170,35 @@ class LiveAnswerState(ChatState):
             kept = row.content if row is not None else ""  # what was saved stays
             await answers.save_answer(job, kept, Status.ERROR, i18n.t("error_generic", job.lang))
             end = answers.AnswerEnd(kept, Status.ERROR, i18n.t("error_generic", job.lang), retry=True)
+        # Redis restarting (the tabs' state store) must not leave the tab "streaming" for good: its
+        # composer would stay disabled until a reload. The ending is shown once Redis is back.
+        for delay in (*STATE_STORE_RETRY_DELAYS, None):
+            try:
+                await self._show_end(job, end)
+                break
+            except RedisError as exc:
+                if delay is None:
+                    raise
+                log.warning(
+                    "answer %s ended while Redis fails (%s); showing it again in %.1f s", job.message_id, exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def _show_end(self, job: answers.AnswerJob, end: answers.AnswerEnd) -> None:
+        """How the answer ended, in the tab's state (stream_answer's last step)."""
+        from fabrix_chat.state.composer import ComposerState
+        from fabrix_chat.state.conversation import ConversationState
+
         async with self:
-            if self._user_id != job.user_id:
+            if end.closed or self._user_id not in (0, job.user_id):
                 # The tab was reset meanwhile (log-out, or another user signed in): the answer is
                 # saved for its owner; nothing of it belongs in this tab any more.
                 return
             composer = await self.get_state(ComposerState)
             composer._answer_ended(job, kept=end.file_kept)
+            if not self._user_id or self.live_id < job.message_id:
+                await self._show_lost_start(job, end)
+                return
             if self.live_id != job.message_id:
                 return
             lang = await self._lang_now()
@@ -194,6 +216,33 @@ class LiveAnswerState(ChatState):
                     await self._alert(end.error, retry=end.retry, kind="answer")
             # The sidebar is not listed again: asking moved the chat to the top already, and
             # only its time label could change (30 rows resent, and written to Redis, for that).
+
+    async def _show_lost_start(self, job: answers.AnswerJob, end: answers.AnswerEnd) -> None:
+        """The tab's state does not know this answer, although the page shows it streaming: Redis
+        failed before the state of the question's event was written (Reflex keeps a busy tab's
+        state in memory for a few seconds first), and the tab is back to how it was before, or to
+        nothing at all for a tab that new. Show the conversation as the database has it, the answer
+        in it, instead of a page left streaming with its message box disabled."""
+        from fabrix_chat.state.conversation import ConversationState
+
+        if not self._user_id:
+            # Not a log-out (that closes the answer's view: end.closed): the state of this very tab,
+            # which asked as this user, was lost. Every handler checks the session again anyway.
+            self._user_id = job.user_id
+        self._set(
+            live_id=job.message_id,
+            live_conversation_id=job.conversation_id,
+            live_status=end.status,
+            live_error=end.error,
+            live_parts=FINAL_PART,
+            live_note="",
+        )
+        self.streaming = False  # assigned although it already is: the page still shows it streaming
+        conversation = await self.get_state(ConversationState)
+        if conversation.conversation_id in (0, job.conversation_id):  # (0: that was lost too)
+            await conversation._open(job.user_id, job.conversation_id)
+            if end.error:
+                await self._alert(end.error, retry=end.retry, kind="answer")
 
     @rx.event
     async def resync(self, request: str):

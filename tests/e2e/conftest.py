@@ -79,8 +79,9 @@ def _server_env(secrets: Path) -> dict[str, str]:
     return env
 
 
-def start_app(data_dir: Path, extra_toml: str = "", *, workers: int = 1) -> AppServer:
+def start_app(data_dir: Path, extra_toml: str = "", *, workers: int = 1, out_dir: Path | None = None) -> AppServer:
     """Start the app in service mode on a free port; wait until a page and the back end answer.
+    Its console output goes to server.out in `out_dir` (default: data_dir).
 
     Each instance builds into its own web folder beside data_dir: the build hard-codes the
     server's port and is served from disk, so two instances must never share one.
@@ -98,7 +99,7 @@ def start_app(data_dir: Path, extra_toml: str = "", *, workers: int = 1) -> AppS
     subprocess.run(
         [sys.executable, "-m", "fabrix_chat.manage", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True
     )
-    log_path = data_dir / "server.out"
+    log_path = (out_dir or data_dir) / "server.out"
     log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen(
         [

@@ -116,3 +116,44 @@ def create_database(url: str, name: str) -> str:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return target.set(database=name).render_as_string(hide_password=False)
+
+
+class ServerControl:
+    """Stop, start and restart the running server of `url` (one of running_postgres's), the way an
+    operator does with `pg_ctl` (a fast shutdown: open connections are closed)."""
+
+    def __init__(self, url: str, bindir: Path) -> None:
+        target = make_url(url)
+        with psycopg.connect(
+            host=target.host, port=target.port, user=target.username, dbname="postgres", autocommit=True
+        ) as connection:
+            self.data = Path(connection.execute("SHOW data_directory").fetchone()[0])
+        self.bindir = bindir
+        # The options the server was started with, to start it again the same way.
+        recorded = shlex.split((self.data / "postmaster.opts").read_text().strip())[1:]
+        options, skip = [], False
+        for arg in recorded:
+            if skip:
+                skip = False
+            elif arg == "-D":
+                skip = True
+            else:
+                options.append(arg)
+        self.options = shlex.join(options)
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-w", "-t", "30", *args]
+        _run(command, args[-1], self.data.parent)
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("-l", str(self.data.parent / "server.log"), "-o", self.options, "start")
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        import time
+
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()

@@ -489,3 +489,100 @@ async def test_an_unexpected_failure_keeps_the_partial_answer_and_is_not_counted
     assert got.end.status == "error" and got.text
     assert got.end.error == i18n.t("error_generic", "en")
     assert usage_outcomes(app_db) == ["error"]  # the admin's usage page must not count it as answered
+
+
+# --- the database failing while an answer ends ----------------------------------------------------
+
+
+async def test_an_answer_that_ends_while_the_database_is_down_is_saved_once_it_is_back(
+    app_db, user, fabrix, limiter, monkeypatch
+) -> None:
+    """A PostgreSQL restart or a full disk just as the answer ends: the page has the whole text,
+    so the last save is tried again (the page is told it is being saved) until the database takes it."""
+    from sqlalchemy.exc import OperationalError
+
+    from fabrix_chat.models import Status
+    from fabrix_chat.repo import conversations as conv_repo
+
+    real_update = conv_repo.update_message
+    refusals = [3]
+
+    def database_down_at_the_end(*, session, status: str, **values: Any) -> bool:
+        if status != Status.STREAMING and refusals[0] > 0:
+            refusals[0] -= 1
+            raise OperationalError("UPDATE messages", {}, Exception("server closed the connection unexpectedly"))
+        return real_update(session=session, status=status, **values)
+
+    monkeypatch.setattr(conv_repo, "update_message", database_down_at_the_end)
+    monkeypatch.setattr(answers, "FINAL_SAVE_DELAYS", (0.05, 0.05, 0.05))
+    got = await answer(app_db, user, "Explain budgets")
+
+    assert refusals == [0]
+    assert got.end.status == "complete" and "Explain budgets" in got.text
+    assert (got.message.content, got.message.status) == (got.text, "complete")  # (checked by ended() too)
+    assert i18n.t("saving_answer", "en") in got.statuses  # while it waited, the page said why
+
+
+async def test_a_final_save_that_fails_with_a_bug_is_not_tried_again(app_db, user, monkeypatch, caplog) -> None:
+    """Only the database being away is waited for: a bug would fail the same way for 10 minutes."""
+    from fabrix_chat.models import Status
+    from fabrix_chat.repo import conversations as conv_repo
+
+    calls = []
+
+    def broken_update(**values: Any) -> bool:
+        calls.append(values["status"])
+        raise ValueError("a bug in the UPDATE")
+
+    monkeypatch.setattr(conv_repo, "update_message", broken_update)
+    shown: list[str] = []
+
+    async def waiting(text: str) -> None:
+        shown.append(text)
+
+    job = answers.AnswerJob(
+        user_id=user.id,
+        username="u",
+        email="u@example.com",
+        conversation_id=1,
+        question_seq=0,
+        message_id=1,
+        agent_id="a",
+        contents=("q",),
+    )
+    with caplog.at_level("ERROR"):
+        saved = await answers.save_final(job, "text", Status.COMPLETE, waiting=waiting)
+    assert saved is False and calls == [Status.COMPLETE] and shown == []
+    assert "saving answer 1 (4 characters) failed" in caplog.text and "a bug in the UPDATE" in caplog.text
+
+
+async def test_usage_of_an_answer_during_a_database_outage_is_recorded_once_it_is_back(
+    app_db, user, fabrix, limiter, monkeypatch, caplog
+) -> None:
+    """The usage record (the admin's figures, the quota's seed) is written in the background once
+    the database answers again; the periodic saves meanwhile log one line each, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    from fabrix_chat.repo import usage as usage_repo
+
+    real_record = usage_repo.record_usage
+    refusals = [2]
+
+    def database_down(**values: Any) -> None:
+        if refusals[0] > 0:
+            refusals[0] -= 1
+            raise OperationalError("INSERT INTO usage", {}, Exception("server closed the connection unexpectedly"))
+        return real_record(**values)
+
+    monkeypatch.setattr(usage_repo, "record_usage", database_down)
+    monkeypatch.setattr(answers, "FINAL_SAVE_DELAYS", (0.05, 0.05, 0.05))
+    with caplog.at_level("WARNING"):
+        got = await answer(app_db, user, "Explain budgets")
+        assert got.end.status == "complete"
+        for _ in range(100):
+            if not answers._PENDING_RECORDS:
+                break
+            await asyncio.sleep(0.02)
+    assert refusals == [0]
+    assert usage_outcomes(app_db) == ["ok"]
+    assert not [r for r in caplog.records if r.exc_info]  # an outage is not a bug: no traceback

@@ -1030,6 +1030,86 @@ async def test_a_bug_in_the_answer_path_still_ends_the_answer_with_a_plain_messa
     )
 
 
+async def test_an_answer_ending_while_redis_is_down_is_shown_once_it_is_back(app_db, two_users, monkeypatch):
+    """Redis (the tabs' state store) restarting as the answer ends: the tab must not stay
+    "streaming" (its message box disabled until a reload); its end is shown once Redis answers."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    async def run_answer(job, view, **_kw):
+        await view.show(1, "The whole answer.", None)
+        await answers.save_answer(job, "The whole answer.", "complete")
+        return answers.AnswerEnd("The whole answer.", "complete", parts=1)
+
+    real_show_end = LiveAnswerState._show_end
+    refusals = [2]
+
+    async def redis_down_at_first(self, job, end):
+        if refusals[0]:
+            refusals[0] -= 1
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        await real_show_end(self, job, end)
+
+    monkeypatch.setattr(answers, "run_answer", run_answer)
+    monkeypatch.setattr(LiveAnswerState, "_show_end", redis_down_at_first)
+    monkeypatch.setattr(live_answer_module, "STATE_STORE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    tab = Tab(two_users["a_token"])
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.send_message, {"message": "Go"})
+    async for _ in tab.stream(LiveAnswerState.stream_answer):
+        pass
+    assert refusals == [0]
+    assert not tab.live.streaming and tab.live.live_status == "complete"
+
+
+@pytest.mark.parametrize("lost", ["the question", "everything"])
+async def test_an_answer_whose_start_the_tab_state_lost_ends_with_the_saved_conversation(
+    app_db, two_users, monkeypatch, lost
+):
+    """Reflex keeps a busy tab's state in memory for a few seconds before writing it to Redis;
+    Redis failing meanwhile loses the question's event, and the tab is back to before it (or, for
+    a tab that new, to nothing) although the page shows the answer streaming. Its end shows the
+    conversation as the database has it."""
+    tab = Tab(two_users["a_token"])
+    lost_state: dict[str, Any] = {}
+
+    async def run_answer(job, view, **_kw):
+        await view.show(1, f"Answer to {job.contents[-1]}.", None)
+        await answers.save_answer(job, f"Answer to {job.contents[-1]}.", "complete")
+        if lost_state and lost == "the question":  # Redis came back with the tab as before it
+            tab.live.live_id, tab.live.streaming = lost_state["live_id"], False
+            tab.conversation.added = lost_state["added"]
+        elif lost_state:  # nothing of the tab had reached Redis
+            tab.get(AuthState)._user_id = 0
+            tab.live.live_id, tab.live.streaming = 0, False
+            tab.conversation.conversation_id, tab.conversation.added = 0, []
+        return answers.AnswerEnd(f"Answer to {job.contents[-1]}.", "complete", parts=1)
+
+    monkeypatch.setattr(answers, "run_answer", run_answer)
+    await tab.run(AgentState.load_agents)
+    await tab.run(ChatState.load_page)
+    await tab.run(ConversationState.send_message, {"message": "First"})
+    async for _ in tab.stream(LiveAnswerState.stream_answer):
+        pass
+    cid = tab.conversation.conversation_id
+    lost_state.update(live_id=tab.live.live_id, added=list(tab.conversation.added))
+    await tab.run(ConversationState.send_message, {"message": "Second"})
+    second = tab.live.live_id
+    tab.clean()
+    async for _ in tab.stream(LiveAnswerState.stream_answer):
+        pass
+    assert "streaming" in tab.sent(LiveAnswerState) and not tab.live.streaming  # the page stops streaming
+    assert tab.live.live_id == second
+    shown = [(m.role, m.content) for m in [*tab.page.messages, *tab.conversation.added]]
+    assert shown == [
+        ("user", "First"),
+        ("assistant", "Answer to First."),
+        ("user", "Second"),
+        ("assistant", "Answer to Second."),
+    ]
+    assert tab.conversation.conversation_id == cid
+
+
 async def test_a_streamed_batch_changes_no_state_var(app_db, two_users, monkeypatch):
     """Reflex sends every changed var whole: a batch is pushed as its added text instead, so it
     costs about its own size, whatever the size of the conversation."""

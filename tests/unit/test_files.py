@@ -245,6 +245,33 @@ def test_an_almost_full_disk_refuses_before_writing(tmp_path, monkeypatch):
     assert not any((tmp_path / "uploads" / "3").iterdir())
 
 
+@pytest.mark.asyncio
+async def test_a_disk_that_fills_up_during_the_upload_says_disk_full(tmp_path, monkeypatch):
+    """The free-space check passed, then the disk filled (another program, or between checks):
+    the write's "no space left" is the plain disk-full refusal, and the partial file goes."""
+    import errno
+
+    settings = with_upload(tmp_path, min_free_mb=0)
+    monkeypatch.setattr(files, "get_settings", lambda: settings)
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, path, mode):
+            self._file = real_open(path, mode)
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            self._file.close()
+
+    monkeypatch.setattr(files, "open", FullDisk, raising=False)
+    with pytest.raises(files.UploadRejected) as refused:
+        await files.store_upload(chunks_of("a.txt", b"x" * 10_000), user_id=3, limit=MB)
+    assert refused.value.reason == "disk_full"
+    assert not any((tmp_path / "uploads" / "3").iterdir())
+
+
 def test_deleting_a_user_deletes_their_files(tmp_path):
     settings = with_upload(tmp_path, min_free_mb=0)
     write_file(settings, 4, "a.txt", b"abc")

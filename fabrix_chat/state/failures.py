@@ -1,0 +1,38 @@
+"""What a user sees when an event fails with an exception no handler caught: Reflex's backend
+exception handler, replaced. Reflex's own says "An error occurred. Contact the website
+administrator." in a toast; this one says plainly what happened (the database or Redis not
+answering, a full disk: outages.py; anything else: the generic message) in an alert with Dismiss,
+on any page, and the question being sent goes back into the message box (assets/problem.js).
+
+It must work while Redis, which holds every tab's state, is down: so it changes no state and
+sends one script, in both languages (the page knows which one it shows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from fabrix_chat import i18n, outages
+
+log = logging.getLogger(__name__)
+
+
+def problem_script(exc: BaseException) -> str:
+    texts = {lang: {"text": i18n.error_text(exc, lang), "dismiss": i18n.t("dismiss", lang)} for lang in i18n.LANGUAGES}
+    return f"window.fabrixProblem&&fabrixProblem({json.dumps(texts, ensure_ascii=False)})"
+
+
+def show_failure(exception: Exception) -> EventSpec:
+    """rx.App(backend_exception_handler=...): log it, and tell the user in plain words. (Reflex
+    checks the return annotation by its name: it must read `EventSpec`.)"""
+    key = outages.text_key(exception)
+    if key is not None:
+        # Not a bug of the app: one line, not a traceback per event while the server is down.
+        log.warning("an event failed: %s (%s)", key, outages.describe(exception))
+    else:
+        log.error("an event failed", exc_info=exception)
+    return rx.call_script(problem_script(exception))
