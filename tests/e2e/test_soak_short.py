@@ -1,5 +1,5 @@
 """The soak benchmark (bench/bench_soak.py) in short, so that it cannot rot: three users work for a
-minute and a half against the app in service mode, with one backup or two. Nothing may be lost,
+45 seconds against the app in service mode, with one backup or two. Nothing may be lost,
 nothing may fail, every backup must pass `manage check` and restore, the back end's numbers must
 have been sampled and the figure drawn. Nothing about time or memory is asserted: that is the
 benchmark's job (bench/results/soak.json)."""
@@ -42,11 +42,11 @@ def in_thread(function, *args, **kwargs) -> Any:
 def test_a_short_soak_loses_nothing_and_samples_the_back_end(build_lock, browser, tmp_path, monkeypatch):
     monkeypatch.setattr(bench.common, "WORK", tmp_path)  # its data folders, not /tmp/fabrix-bench
     options = Options(
-        minutes=1.5,
+        minutes=0.75,
         users=3,
-        pace=3,
-        sample_seconds=10,
-        backup_minutes=0.6,
+        pace=2,
+        sample_seconds=6,
+        backup_minutes=0.3,
         seeded=False,
         name="soak_short",
         after_seconds=(5.0,),
