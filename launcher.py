@@ -688,13 +688,39 @@ def run_tests(layout: Layout, args: list[str]) -> int:
     env = prepare(layout, [REQUIREMENTS, TEST_REQUIREMENTS])
     ensure_test_browser(env)
     ensure_axe(layout)
-    step("Running the test suite (unit, integration, browser)")
-    code = subprocess.run([str(layout.python), "-m", "pytest", *args], cwd=ROOT, env=env).returncode
+    pytest = [str(layout.python), "-m", "pytest"]
+    if args:
+        step(f"Running the tests: pytest {' '.join(args)}")
+        code = subprocess.run([*pytest, *args], cwd=ROOT, env=env).returncode
+    else:
+        code = run_whole_suite(pytest, env, ROOT / "tests" / "artifacts" / "unit-and-integration.log")
     if code != 0:
         raise SetupError(
             f"Some tests failed (exit code {code}).", "Read the failures above; tests/artifacts/ has screenshots."
         )
     return 0
+
+
+def run_whole_suite(pytest: list[str], env: dict[str, str], log_path: Path) -> int:
+    """The unit and integration tests run beside the browser tests, which mostly wait for the app
+    and Chromium: on two cores the whole suite then takes about as long as its browser half alone.
+    The first half's output goes to `log_path` and is shown when both are done. Returns the first
+    non-zero exit code (the browser tests' when both failed)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    step(f"Running the test suite: unit and integration tests (into {log_path.name}) beside the browser tests")
+    with open(log_path, "w", encoding="utf-8") as log:
+        quick = subprocess.Popen(
+            [*pytest, "tests", "--ignore=tests/e2e"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            browser_code = subprocess.run([*pytest, "tests/e2e"], cwd=ROOT, env=env).returncode
+        finally:
+            quick_code = quick.wait()  # Ctrl+C reaches both: they share the console's process group
+    step(f"Unit and integration tests ({log_path}):")
+    print(log_path.read_text(encoding="utf-8", errors="replace"), flush=True)
+    for name, code in (("Unit and integration tests", quick_code), ("Browser tests", browser_code)):
+        print(f"{name}: {'passed' if code == 0 else f'FAILED (exit code {code})'}", flush=True)
+    return browser_code or quick_code
 
 
 # --- Windows: keep service mode running -----------------------------------------------------------

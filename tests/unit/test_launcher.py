@@ -311,3 +311,41 @@ def test_a_requirement_changed_without_relocking_says_to_run_lock(tmp_path, monk
     with pytest.raises(SetupError, match="requirements.txt was changed after requirements.lock was made") as info:
         launcher.ensure_packages(Layout(root=tmp_path, windows=False), ["requirements.txt"])
     assert "run.sh lock" in info.value.todo
+
+
+FAKE_PYTEST = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    half = "quick" if "--ignore=tests/e2e" in sys.argv else "browser"
+    marker = Path(os.environ["MARKER_DIR"]) / half
+    marker.write_text(" ".join(sys.argv[1:]))
+    other = marker.with_name("browser" if half == "quick" else "quick")
+    deadline = time.monotonic() + 20
+    while not other.exists() and time.monotonic() < deadline:  # both halves run at once
+        time.sleep(0.02)
+    print(half, "saw the other half:", other.exists())
+    sys.exit(int(os.environ.get("EXIT_" + half.upper(), "0")))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("quick_exit", "browser_exit", "expected"), [("0", "0", 0), ("1", "0", 1), ("0", "2", 2), ("1", "2", 2)]
+)
+def test_the_whole_suite_runs_its_two_halves_at_once_and_fails_when_either_does(
+    tmp_path, capfd, quick_exit, browser_exit, expected
+):
+    env = {**os.environ, "MARKER_DIR": str(tmp_path), "EXIT_QUICK": quick_exit, "EXIT_BROWSER": browser_exit}
+    log = tmp_path / "artifacts" / "unit-and-integration.log"
+    code = launcher.run_whole_suite([sys.executable, "-c", FAKE_PYTEST], env, log)
+    assert code == expected
+    assert (tmp_path / "quick").read_text() == "tests --ignore=tests/e2e"
+    assert (tmp_path / "browser").read_text() == "tests/e2e"
+    out = capfd.readouterr().out
+    # The browser half's output went to the console, the other half's to the log, then shown.
+    assert "quick saw the other half: True" in log.read_text() and "quick saw the other half: True" in out
+    assert "browser saw the other half: True" in out
+    assert ("Unit and integration tests: passed" in out) == (quick_exit == "0")
+    assert ("Browser tests: passed" in out) == (browser_exit == "0")
+    assert f"FAILED (exit code {browser_exit})" in out or browser_exit == "0"
