@@ -123,6 +123,14 @@ def js_of(event) -> str:
     return ""
 
 
+def set_value_of(event) -> tuple[str, str]:
+    """(element id, value) of an rx.set_value event (("", "") for any other event)."""
+    args = {name._js_expr: getattr(value, "_var_value", None) for name, value in getattr(event, "args", ())}
+    if set(args) != {"ref", "value"}:
+        return "", ""
+    return str(args["ref"]).removeprefix("ref_").replace("_", "-"), str(args["value"])
+
+
 def download_of(event) -> tuple[str, str]:
     """(file name, text) of an rx.download event whose data Reflex put in a base64 data: URL."""
     import base64

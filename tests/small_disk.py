@@ -45,10 +45,10 @@ class SmallDisk:
     def fill_completely(self) -> None:
         """Not one byte left: the filler takes everything, down to the last block."""
         filler = self.path / FILLER
-        with open(filler, "ab") as out, contextlib.suppress(OSError):
+        # Unbuffered: the write that finds no room raises here, and closing has nothing left to write.
+        with open(filler, "ab", buffering=0) as out, contextlib.suppress(OSError):
             while True:
                 out.write(b"\0" * 4096)
-                out.flush()
 
     def free_space(self) -> None:
         (self.path / FILLER).unlink(missing_ok=True)

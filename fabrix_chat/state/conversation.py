@@ -15,7 +15,7 @@ import logging
 
 import reflex as rx
 
-from fabrix_chat import i18n
+from fabrix_chat import i18n, outages
 from fabrix_chat.db import run_db
 from fabrix_chat.models import Role, Status, record_id
 from fabrix_chat.repo import conversations as conv_repo
@@ -454,10 +454,15 @@ class ConversationState(ChatState):
             await quota._release(held)
             await self._show_not_found()
             return
-        except Exception:
-            log.exception("saving a question failed")
+        except Exception as exc:
+            # The database away or the disk full has its own plain words (outages.py); else a bug.
+            outage = outages.text_key(exc)
+            if outage is None:
+                log.exception("saving a question failed")
+            else:
+                log.warning("saving a question failed: %s", outages.describe(exc))
             await quota._release(held)
-            await self._alert_key("error_saving")
+            await self._alert_key(outage or "error_saving")
             return
         await composer._question_sent(attachment)
         earlier = [live._ended_view(m) for m in self.added]  # the last answer's ending, written in
