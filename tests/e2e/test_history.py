@@ -126,10 +126,14 @@ def test_export_chat_as_markdown_and_print(page, app_server):
     assert "- Agent: General Assistant" in text
 
     # Print: the browser's dialog (stubbed here) over a page that shows the conversation alone.
-    page.evaluate("window.__printed = 0; window.print = () => { window.__printed += 1; }")
+    # (Ending in `undefined`: Playwright calls a script that evaluates to a function, which would
+    # count as a print. That made this test pass without one, and fail when the real one came first.)
+    page.evaluate("window.__printed = 0; window.print = () => { window.__printed += 1; }; undefined")
     page.get_by_role("button", name="Export chat").click()
     page.get_by_role("menuitem", name="Print").click()
     page.wait_for_function("window.__printed === 1")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__printed") == 1  # once
     page.emulate_media(media="print")
     expect(page.get_by_role("textbox", name="Message")).to_be_hidden()
     expect(page.get_by_role("button", name="New chat")).to_be_hidden()

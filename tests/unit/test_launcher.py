@@ -246,7 +246,12 @@ def launch_app(tmp_path, on_signal: str) -> subprocess.Popen:
         ),
         encoding="utf-8",
     )
-    runner = f"import sys, launcher; sys.exit(launcher.run_server([sys.executable, {str(app)!r}], None))"
+    # Ctrl+C handled as in a terminal, also when this suite was started in the background (a
+    # shell then starts it with SIGINT ignored, which every child would inherit).
+    runner = (
+        "import signal, sys, launcher; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        f"sys.exit(launcher.run_server([sys.executable, {str(app)!r}], None))"
+    )
     process = subprocess.Popen(
         [sys.executable, "-c", runner],
         cwd=ROOT,
