@@ -24,7 +24,7 @@ from fabrix_chat.services import chat as chat_service
 from fabrix_chat.services import export as export_service
 from fabrix_chat.services import files as file_service
 from fabrix_chat.services.files import StoredFile
-from fabrix_chat.state.chat import MAX_MESSAGE_CHARS, ChatState, MessageView, message_view
+from fabrix_chat.state.chat import MAX_MESSAGE_CHARS, ChatState, MessageView, message_view, route_conversation_id
 from fabrix_chat.state.quota import QuotaState
 
 log = logging.getLogger(__name__)
@@ -398,6 +398,17 @@ class ConversationState(ChatState):
         lang = await self._lang_now()
         live = await self.get_state(LiveAnswerState)
         await live._heal()
+        on_screen = route_conversation_id(self.router.url.path)
+        if self.conversation_id == 0 and on_screen > 0:
+            # The page shows a conversation this tab's state does not know: the state expired (an
+            # hour without an event) or was lost with Redis. Ask there, not in a new chat.
+            log.info("a tab's state did not know the conversation on its page: opened again")
+            events = await self._open(user.id, on_screen)
+            if self.conversation_id != on_screen:
+                return None  # gone or not this user's (the alert says so); the text is given back
+            if live.elsewhere_id:  # an answer of it is being written: followed now, the text kept
+                await self._alert_key("error_answer_running")
+                return [*events, rx.set_value("composer-input", question)]
         if live.streaming:
             await self._alert_key("error_answer_running")
             return

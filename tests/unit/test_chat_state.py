@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from fabrix_chat import i18n
 from fabrix_chat.fabrix.client import Agent
 from fabrix_chat.models import Conversation, Message
 from fabrix_chat.repo import conversations as conv_repo
@@ -41,7 +42,7 @@ from fabrix_chat.state.live_answer import LiveAnswerState
 from fabrix_chat.state.prompts import PromptState
 from fabrix_chat.state.sidebar import SidebarState
 from tests import reflex_tab
-from tests.reflex_tab import download_of, js_of
+from tests.reflex_tab import download_of, js_of, redirect_path, set_value_of
 
 AGENTS = [
     Agent(id="520e8dd8-3b9c-4f1e-8a6d-1c2b3d4e5f60", label="General Assistant"),
@@ -253,6 +254,61 @@ def shows_nothing_of_alice(tab: Tab) -> None:
     held = tab.held()
     for leak in ("merger", "BLUE-HERON", "backup code"):
         assert leak not in held, f"{leak!r} leaked into the other user's tab"
+
+
+# --- a tab whose state expired or was lost ---------------------------------------------------
+# Reflex forgets a tab's state after an hour without an event (and Redis may come back empty); the
+# page still shows its conversation, and the next event arrives on a fresh state.
+
+
+def messages_of(engine, conversation_id: int) -> list[tuple[str, str]]:
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Message).where(Message.conversation_id == conversation_id, Message.current).order_by(Message.seq)
+        )
+        return [(m.role, m.content) for m in rows]
+
+
+async def test_a_question_on_a_tab_whose_state_expired_goes_into_the_chat_on_its_page(app_db, two_users):
+    cid = two_users["secret"]
+    tab = Tab(two_users["a_token"], f"/chat/{cid}")  # fresh state, as after the expiry
+
+    events = await tab.run(ConversationState.send_message, {"message": "And what comes next?"})
+
+    assert redirect_path(events) is None  # no new chat
+    assert tab.conversation.conversation_id == cid
+    assert [r for r, _ in messages_of(app_db, cid)] == ["user", "assistant", "user", "assistant"]
+    assert messages_of(app_db, cid)[2] == ("user", "And what comes next?")
+    shown = [(m.role, m.content) for m in [*tab.page.messages, *tab.conversation.added]]
+    assert shown[:3] == messages_of(app_db, cid)[:3]  # the page is the conversation again, question added
+    assert tab.agents.selected_agent_id == AGENTS[1].id  # the chat's own agent
+    with Session(app_db) as session:
+        assert len(session.exec(select(Conversation)).all()) == 1
+
+
+async def test_an_expired_tab_on_another_users_chat_saves_nothing_and_gives_the_text_back(app_db, two_users):
+    tab = Tab(two_users["b_token"], f"/chat/{two_users['secret']}")
+
+    events = await tab.run(ConversationState.send_message, {"message": "Let me in"})
+
+    assert set_value_of(events) == ("composer-input", "Let me in")
+    assert tab.conversation.not_found and tab.conversation.conversation_id == 0
+    shows_nothing_of_alice(tab)
+    assert len(messages_of(app_db, two_users["secret"])) == 2
+    with Session(app_db) as session:
+        assert len(session.exec(select(Conversation)).all()) == 1
+
+
+async def test_an_expired_tab_whose_chat_is_answering_elsewhere_follows_it_and_keeps_the_text(app_db, alice_answering):
+    cid = alice_answering["secret"]
+    tab = Tab(alice_answering["a_token"], f"/chat/{cid}")
+
+    events = await tab.run(ConversationState.send_message, {"message": "One more thing"})
+
+    assert tab.chat.alert_text == i18n.t("error_answer_running", "en")
+    assert tab.live.elsewhere_id == alice_answering["answer_id"]
+    assert ("composer-input", "One more thing") in [set_value_of(e) for e in events]
+    assert "One more thing" not in [c for _, c in messages_of(app_db, cid)]
 
 
 # --- another user's conversation ------------------------------------------------------------
