@@ -25,6 +25,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
 from fabrix_chat.db import make_engine
+from rxconfig import OPLOCK_HOLD_SECONDS
 from tests.e2e.conftest import AppServer, ask, sign_up, start_app, stop_app
 from tests.e2e.test_files import chip, choose_file
 from tests.fault_proxy import FaultProxy
@@ -61,7 +62,7 @@ class Stack:
             with engine.connect() as db:
                 rows = db.execute(
                     text(
-                        "SELECT m.status, m.content, m.error FROM messages m JOIN conversations c"
+                        "SELECT m.status, m.content, m.error, m.conversation_id FROM messages m JOIN conversations c"
                         " ON c.id = m.conversation_id JOIN users u ON u.id = c.user_id"
                         " WHERE u.username = :username AND m.role = 'assistant' ORDER BY m.id"
                     ),
@@ -69,7 +70,10 @@ class Stack:
                 ).all()
         finally:
             engine.dispose()
-        return [{"status": r.status, "content": r.content, "error": r.error} for r in rows]
+        return [
+            {"status": r.status, "content": r.content, "error": r.error, "conversation": r.conversation_id}
+            for r in rows
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +247,29 @@ def test_redis_restart(stack, user_page) -> None:
     expect(page.locator(QUESTION).last).to_contain_text("And the expense limits?", timeout=30_000)
     answered(page, 2, "And the expense limits?")
     assert [a["status"] for a in stack.answers(username)] == ["complete", "complete"]
+    kept_after_reload(page)
+    plain(page)
+
+
+def test_redis_back_empty(stack, user_page, tmp_path) -> None:
+    """Redis restarted without its data (no persistence): every open tab's state is gone, while the
+    page still shows its conversation. A question typed there goes into that conversation, not a
+    new chat, and nothing saved is lost."""
+    page, username = user_page
+    ask(page, "Where is the travel policy?")
+    answered(page, 1, "Where is the travel policy?")
+    shown_at = page.url
+    # Past the worker's hold of the tab's state (rxconfig.OPLOCK_HOLD_SECONDS): only Redis has it.
+    page.wait_for_timeout((OPLOCK_HOLD_SECONDS + 1) * 1000)
+    stack.redis.restart(down_seconds=1, keep_data=False)
+
+    ask(page, "And the expense limits?")
+    answered(page, 2, "And the expense limits?", timeout=60_000)
+    assert page.url == shown_at
+    saved = stack.answers(username)
+    assert [a["status"] for a in saved] == ["complete", "complete"]
+    assert saved[0]["conversation"] == saved[1]["conversation"]
+    expect(page.locator(QUESTION)).to_have_count(2)
     kept_after_reload(page)
     plain(page)
 
