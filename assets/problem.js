@@ -49,4 +49,23 @@
     box.querySelector("button").textContent = words.dismiss;
     giveBackQuestion();
   };
+
+  // Reload the page and show the message on it (state/failures.reload_saying): the tab's state
+  // was gone, and only a page load rebuilds it. The message waits in sessionStorage, this tab's.
+  var KEPT = "fabrix_problem_after_reload";
+  window.fabrixReloadSaying = function (texts) {
+    try { window.sessionStorage.setItem(KEPT, JSON.stringify(texts)); } catch (e) { /* no storage: reload without it */ }
+    window.location.reload();
+  };
+  function showKept() {
+    var kept = null;
+    try {
+      kept = window.sessionStorage.getItem(KEPT);
+      window.sessionStorage.removeItem(KEPT);
+    } catch (e) { kept = null; }
+    if (!kept) return;
+    try { window.fabrixProblem(JSON.parse(kept)); } catch (e) { console.warn("fabrix: a kept message could not be shown", e); }
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", showKept);
+  else showKept();
 })();

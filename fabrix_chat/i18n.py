@@ -282,6 +282,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "uploading_file": ("Uploading…", "업로드 중…"),
     "upload_progress": ("Upload progress", "업로드 진행률"),
     "attached_file": ("Attached file", "첨부 파일"),
+    "error_upload_again": (
+        "The file was not taken because this page had to be loaded again. Attach it again.",
+        "이 페이지를 다시 불러와야 해서 파일을 받지 못했습니다. 다시 첨부하세요.",
+    ),
     "error_upload_empty": ("The file is empty.", "빈 파일입니다."),
     "error_upload_count": ("Attach one file at a time.", "파일은 한 번에 하나만 첨부할 수 있습니다."),
     "error_upload_pending": ("Wait until the file has uploaded.", "파일 업로드가 끝날 때까지 기다리세요."),

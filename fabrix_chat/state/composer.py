@@ -14,6 +14,7 @@ from fabrix_chat.services import answers
 from fabrix_chat.services import files as file_service
 from fabrix_chat.services.files import StoredFile
 from fabrix_chat.state.chat import ChatState, rejection_text
+from fabrix_chat.state.failures import reload_saying
 from fabrix_chat.units import size_label
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,10 @@ class ComposerState(ChatState):
             user = await self._current_user()
             lang = self._lang
         if user is None:
-            return  # the upload request fails; nothing is written
+            # Nothing is written. An upload carries no session of its own, and a tab whose state
+            # expired (an hour without an event) has none either: the page is loaded again (the
+            # log-in page if signed out) and then asks for the file again.
+            return reload_saying("error_upload_again")
         incoming = aiter(chunks)
         try:
             first = await anext(incoming)

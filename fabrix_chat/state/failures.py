@@ -21,9 +21,21 @@ from fabrix_chat import i18n, outages
 log = logging.getLogger(__name__)
 
 
+def _texts(text_of) -> str:
+    """The message in every language, for assets/problem.js (the page picks its own)."""
+    texts = {lang: {"text": text_of(lang), "dismiss": i18n.t("dismiss", lang)} for lang in i18n.LANGUAGES}
+    return json.dumps(texts, ensure_ascii=False)
+
+
 def problem_script(exc: BaseException) -> str:
-    texts = {lang: {"text": i18n.error_text(exc, lang), "dismiss": i18n.t("dismiss", lang)} for lang in i18n.LANGUAGES}
-    return f"window.fabrixProblem&&fabrixProblem({json.dumps(texts, ensure_ascii=False)})"
+    return f"window.fabrixProblem&&fabrixProblem({_texts(lambda lang: i18n.error_text(exc, lang))})"
+
+
+def reload_saying(key: str) -> EventSpec:
+    """Reload the page, then show the message of `key` on it: for a tab whose state the server no
+    longer has, which only a page load (with its session) can rebuild."""
+    texts = _texts(lambda lang: i18n.t(key, lang))
+    return rx.call_script(f"window.fabrixReloadSaying ? fabrixReloadSaying({texts}) : location.reload()")
 
 
 def show_failure(exception: Exception) -> EventSpec:

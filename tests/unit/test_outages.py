@@ -17,6 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from fabrix_chat import i18n, outages
 from fabrix_chat.services import redis_watch
 from fabrix_chat.state import failures
+from tests.reflex_tab import js_of
 
 
 def wrapped(orig: BaseException) -> OperationalError:
@@ -110,3 +111,17 @@ def test_the_keyspace_flags_are_reflexs_own() -> None:
 )
 def test_missing_keyspace_flags(current: str, missing: str) -> None:
     assert redis_watch.missing_flags(current) == missing
+
+
+def test_a_reload_with_a_message_carries_it_in_both_languages() -> None:
+    """For a tab whose state the server lost (state/composer.receive_upload): the page reloads and
+    then shows the message in its own language (assets/problem.js keeps it in sessionStorage)."""
+    event = failures.reload_saying("error_upload_again")
+    script = js_of(event)
+    assert script.startswith("window.fabrixReloadSaying ? fabrixReloadSaying(")
+    assert script.endswith(": location.reload()")
+    texts = json.loads(re.search(r"fabrixReloadSaying\((\{.*\})\)", script).group(1))
+    assert texts == {
+        lang: {"text": i18n.t("error_upload_again", lang), "dismiss": i18n.t("dismiss", lang)}
+        for lang in i18n.LANGUAGES
+    }
