@@ -179,7 +179,10 @@ def seed_users(pg_url: str, count: int) -> dict[int, str]:
 
 
 @contextlib.contextmanager
-def running_stack(users: int) -> Iterator[Stack]:
+def running_stack(users: int, *, take_lock: bool = True) -> Iterator[Stack]:
+    """PostgreSQL, Redis, the emulator behind its proxy, the small disk and the app with two
+    workers; `take_lock=False` in the suite's short run (tests/integration/test_bench_short.py),
+    which must not wait for the browser tests' lock."""
     from tests.e2e.conftest import start_app, stop_app
     from tests.fault_proxy import FaultProxy
     from tests.integration import pg
@@ -220,7 +223,8 @@ def running_stack(users: int) -> Iterator[Stack]:
             redis_url=redis.url,
             extra=f'[database]\nurl = "{pg_url}"\n[upload]\nmin_free_mb = {MIN_FREE_MB}\n',
         )
-        stack.enter_context(build_lock())
+        if take_lock:
+            stack.enter_context(build_lock())
         started = time.monotonic()
         app = start_app(data_dir, toml, workers=2, out_dir=root)
         stack.callback(stop_app, app.process)
