@@ -1,4 +1,4 @@
-"""A tab left open longer than Reflex keeps its state (an hour on one machine; five seconds here):
+"""A tab left open longer than Reflex keeps its state (an hour on one machine; two seconds here):
 the page still shows its conversation, and the next thing the user does must act on it. Asking
 goes into that conversation, not a new chat; a file attached first (an upload carries no session
 of its own) is not dropped in silence: the page is loaded again and asks for it again.
@@ -23,7 +23,7 @@ from tests.e2e.test_files import chip, choose_file
 
 pytestmark = pytest.mark.browser
 
-EXPIRY_SECONDS = 4  # rx.Config.redis_token_expiration, which Reflex's disk state manager uses too
+EXPIRY_SECONDS = 2  # rx.Config.redis_token_expiration, which Reflex's disk state manager uses too
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def answered(page: Page, count: int) -> None:
 
 def idle_past_expiry(page: Page) -> None:
     """No event for longer than the tab's state is kept (the disk manager purges it then)."""
-    page.wait_for_timeout((EXPIRY_SECONDS + 4) * 1000)
+    page.wait_for_timeout((EXPIRY_SECONDS + 3) * 1000)
 
 
 def test_asking_after_the_tab_state_expired_goes_into_the_chat_on_the_page(short_lived, page) -> None:
