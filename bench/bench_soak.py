@@ -735,7 +735,7 @@ class Soak:
         db = data_dir / "fabrix_chat.db"
         uploads_files, uploads_bytes = folder_stats(data_dir / "uploads")
         _, backup_bytes = folder_stats(data_dir / "backups")
-        state_files, state_bytes = folder_stats(states_folder())
+        state_files, state_bytes = folder_stats(states_folder(data_dir))
         probe = self.probe(pid) if pid else {}
         cpu = proc_cpu_seconds(pid) if pid else 0.0
         now = time.monotonic()
@@ -835,10 +835,11 @@ def check_copy(db_file: Path, folder: Path) -> subprocess.CompletedProcess:
     return manage(["check"], secrets)
 
 
-def states_folder() -> Path:
+def states_folder(data_dir: Path) -> Path:
     """Where Reflex's default state manager in service mode (StateManagerDisk) writes every tab's
-    state: `.states` in the app's working folder (the project), unless REFLEX_STATES_WORKDIR says."""
-    folder = Path(os.environ.get("REFLEX_STATES_WORKDIR", ".states"))
+    state: `states/` in the data folder (rxconfig sets REFLEX_STATES_WORKDIR), unless the
+    environment names another folder."""
+    folder = Path(os.environ.get("REFLEX_STATES_WORKDIR", data_dir / "states"))
     return folder if folder.is_absolute() else ROOT / folder
 
 
@@ -1203,7 +1204,7 @@ def summarise(opts, info, soak: Soak, checks, restore, uploads_files, uploads_by
             "RSS, descriptors and threads are the back-end worker's; tree_rss_mb adds the `reflex run` supervisor",
             "Reflex keeps a closed tab's state for its token expiration (redis_token_expiration, 3600 s by default), "
             "so states held grow with new tabs for the first hour",
-            "in service mode Reflex keeps states in memory and writes them to .states/ in the project folder "
+            "in service mode Reflex keeps states in memory and writes them to data_dir/states/ "
             "(StateManagerDisk): state_files and state_files_mb",
         ],
     }

@@ -111,11 +111,11 @@ def figure_html(result: dict[str, Any]) -> str:
         ("Threads", [("worker", "#7a3fb0", pts("threads"))], fit("threads", "threads")),
         ("Reflex states held", [("states", "#b0603f", pts("states"))], None),
         (
-            f"WAL, uploads, .states files (MB); database {db[0][1]:g} → {db[-1][1]:g} MB" if db else "Files (MB)",
+            f"WAL, uploads, tab state files (MB); database {db[0][1]:g} → {db[-1][1]:g} MB" if db else "Files (MB)",
             [
                 ("WAL", "#d33", pts("wal_mb")),
                 ("uploads", "#2a8a3a", pts("uploads_mb")),
-                (".states files", "#1f5fbf", pts("state_files_mb")),
+                ("tab state files", "#1f5fbf", pts("state_files_mb")),
             ],
             None,
         ),

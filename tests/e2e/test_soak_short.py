@@ -70,6 +70,7 @@ def test_a_short_soak_loses_nothing_and_samples_the_back_end(build_lock, browser
     for key in ("rss_mb", "fds", "threads", "tasks", "states", "db_mb"):
         assert all(s[key] is not None for s in samples), f"{key} was not sampled: {samples}"
     assert max(s["states"] for s in samples) >= 3  # one tab each, read inside the back end
+    assert max(s["state_files"] for s in samples) > 0  # the disk manager's copies, in data_dir/states
 
     figure = render_png(result, tmp_path / "soak.png", browser)
     assert figure.stat().st_size > 10_000
