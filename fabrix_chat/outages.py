@@ -8,6 +8,7 @@ needs no restart for it (tests/e2e/test_dependency_failures.py, bench/bench_depe
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
 
 from redis import exceptions as redis_errors
@@ -56,3 +57,14 @@ def describe(exc: BaseException) -> str:
     """One line for the log: the error's type and the first line of its words (no traceback)."""
     words = str(exc).splitlines()[0][:200] if str(exc) else ""
     return f"{type(exc).__name__}: {words}" if words else type(exc).__name__
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> str | None:
+    """Log "<what> failed": one line for an outage (it repeats while the server is away), the
+    traceback for anything else (a bug). Returns the outage's key (text_key), or None."""
+    key = text_key(exc)
+    if key is None:
+        logger.error("%s failed", what, exc_info=exc)
+    else:
+        logger.warning("%s failed: %s", what, describe(exc))
+    return key

@@ -366,22 +366,23 @@ class _Pump:
             await self._on_board(self.board.finish(self.job.message_id))
 
 
+async def _write_answer(job: AnswerJob, text: str, status: str, error: str) -> None:
+    await run_db(
+        conv_repo.update_message,
+        user_id=job.user_id,
+        message_id=job.message_id,
+        content=text,
+        status=status,
+        error=error,
+    )
+
+
 async def save_answer(job: AnswerJob, text: str, status: str, error: str = "") -> None:
     """Write the answer's text and status; failures are logged, the stream goes on."""
     try:
-        await run_db(
-            conv_repo.update_message,
-            user_id=job.user_id,
-            message_id=job.message_id,
-            content=text,
-            status=status,
-            error=error,
-        )
-    except Exception as exc:
-        if outages.text_key(exc) is None:
-            log.exception("saving answer %s failed", job.message_id)
-        else:  # one line, not a traceback every SAVE_INTERVAL while the database is away
-            log.warning("saving answer %s failed: %s", job.message_id, outages.describe(exc))
+        await _write_answer(job, text, status, error)
+    except Exception as exc:  # (an outage is one line, not a traceback every SAVE_INTERVAL)
+        outages.log_failure(log, f"saving answer {job.message_id}", exc)
 
 
 async def save_final(
@@ -392,14 +393,7 @@ async def save_final(
     tells the page, once, that the answer is still being saved. Returns whether it was saved."""
 
     async def write() -> None:
-        await run_db(
-            conv_repo.update_message,
-            user_id=job.user_id,
-            message_id=job.message_id,
-            content=text,
-            status=status,
-            error=error,
-        )
+        await _write_answer(job, text, status, error)
 
     async def first_failure() -> None:
         if waiting is not None:
@@ -563,7 +557,4 @@ async def _record(job: AnswerJob, tokens_in: int, tokens_out: int, latency_ms: i
         asked = estimate_tokens(job.contents[-1]) if job.contents else 0
         await quota.charge(job.user_id, tokens_in + tokens_out - asked)
     except Exception as exc:
-        if outages.text_key(exc) is None:
-            log.exception("recording usage failed")
-        else:
-            log.warning("recording usage failed: %s", outages.describe(exc))
+        outages.log_failure(log, "recording usage", exc)

@@ -467,11 +467,7 @@ class ConversationState(ChatState):
             return
         except Exception as exc:
             # The database away or the disk full has its own plain words (outages.py); else a bug.
-            outage = outages.text_key(exc)
-            if outage is None:
-                log.exception("saving a question failed")
-            else:
-                log.warning("saving a question failed: %s", outages.describe(exc))
+            outage = outages.log_failure(log, "saving a question", exc)
             await quota._release(held)
             await self._alert_key(outage or "error_saving")
             return
